@@ -639,6 +639,350 @@ func (x *GetUserResponse) GetUser() *User {
 	return nil
 }
 
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenId       string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeTokenRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+type ListSigningKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSigningKeysRequest) Reset() {
+	*x = ListSigningKeysRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSigningKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSigningKeysRequest) ProtoMessage() {}
+
+func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+type SigningKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kid   string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	Alg   string                 `protobuf:"bytes,2,opt,name=alg,proto3" json:"alg,omitempty"`
+	// "next", "current" or "retired".
+	State     string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// For a next key: when it starts signing, if a rotation is scheduled.
+	ActivateAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=activate_at,json=activateAt,proto3" json:"activate_at,omitempty"`
+	RetiredAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=retired_at,json=retiredAt,proto3" json:"retired_at,omitempty"`
+	// For a retired key: when it is removed, after every token it signed has expired.
+	RemoveAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=remove_at,json=removeAt,proto3" json:"remove_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SigningKey) Reset() {
+	*x = SigningKey{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigningKey) ProtoMessage() {}
+
+func (x *SigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
+func (*SigningKey) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SigningKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *SigningKey) GetAlg() string {
+	if x != nil {
+		return x.Alg
+	}
+	return ""
+}
+
+func (x *SigningKey) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SigningKey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *SigningKey) GetActivateAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivateAt
+	}
+	return nil
+}
+
+func (x *SigningKey) GetRetiredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RetiredAt
+	}
+	return nil
+}
+
+func (x *SigningKey) GetRemoveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RemoveAt
+	}
+	return nil
+}
+
+type ListSigningKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SigningKey          `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSigningKeysResponse) Reset() {
+	*x = ListSigningKeysResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSigningKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSigningKeysResponse) ProtoMessage() {}
+
+func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type RotateSigningKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeyRequest) Reset() {
+	*x = RotateSigningKeyRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeyRequest) ProtoMessage() {}
+
+func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+type RotateSigningKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key that will sign next, and when it starts.
+	NextKid       string                 `protobuf:"bytes,1,opt,name=next_kid,json=nextKid,proto3" json:"next_kid,omitempty"`
+	ActivateAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=activate_at,json=activateAt,proto3" json:"activate_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeyResponse) Reset() {
+	*x = RotateSigningKeyResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeyResponse) ProtoMessage() {}
+
+func (x *RotateSigningKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeyResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RotateSigningKeyResponse) GetNextKid() string {
+	if x != nil {
+		return x.NextKid
+	}
+	return ""
+}
+
+func (x *RotateSigningKeyResponse) GetActivateAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivateAt
+	}
+	return nil
+}
+
 var File_stepup_v1_admin_proto protoreflect.FileDescriptor
 
 const file_stepup_v1_admin_proto_rawDesc = "" +
@@ -677,7 +1021,30 @@ const file_stepup_v1_admin_proto_rawDesc = "" +
 	"\x16second_factor_failures\x18\a \x01(\x05R\x14secondFactorFailures\x12W\n" +
 	"\x1asecond_factor_locked_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x17secondFactorLockedUntil\"6\n" +
 	"\x0fGetUserResponse\x12#\n" +
-	"\x04user\x18\x01 \x01(\v2\x0f.stepup.v1.UserR\x04user2\x91\x03\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.stepup.v1.UserR\x04user\"/\n" +
+	"\x12RevokeTokenRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x18\n" +
+	"\x16ListSigningKeysRequest\"\xb2\x02\n" +
+	"\n" +
+	"SigningKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x10\n" +
+	"\x03alg\x18\x02 \x01(\tR\x03alg\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
+	"\vactivate_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"activateAt\x129\n" +
+	"\n" +
+	"retired_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\x127\n" +
+	"\tremove_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bremoveAt\"D\n" +
+	"\x17ListSigningKeysResponse\x12)\n" +
+	"\x04keys\x18\x01 \x03(\v2\x15.stepup.v1.SigningKeyR\x04keys\"\x19\n" +
+	"\x17RotateSigningKeyRequest\"r\n" +
+	"\x18RotateSigningKeyResponse\x12\x19\n" +
+	"\bnext_kid\x18\x01 \x01(\tR\anextKid\x12;\n" +
+	"\vactivate_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"activateAt2\x96\x05\n" +
 	"\fAdminService\x12I\n" +
 	"\n" +
 	"CreateUser\x12\x1c.stepup.v1.CreateUserRequest\x1a\x1d.stepup.v1.CreateUserResponse\x12L\n" +
@@ -685,7 +1052,10 @@ const file_stepup_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"EnableUser\x12\x1c.stepup.v1.EnableUserRequest\x1a\x1d.stepup.v1.EnableUserResponse\x12[\n" +
 	"\x10RevokeUserTokens\x12\".stepup.v1.RevokeUserTokensRequest\x1a#.stepup.v1.RevokeUserTokensResponse\x12@\n" +
-	"\aGetUser\x12\x19.stepup.v1.GetUserRequest\x1a\x1a.stepup.v1.GetUserResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
+	"\aGetUser\x12\x19.stepup.v1.GetUserRequest\x1a\x1a.stepup.v1.GetUserResponse\x12L\n" +
+	"\vRevokeToken\x12\x1d.stepup.v1.RevokeTokenRequest\x1a\x1e.stepup.v1.RevokeTokenResponse\x12X\n" +
+	"\x0fListSigningKeys\x12!.stepup.v1.ListSigningKeysRequest\x1a\".stepup.v1.ListSigningKeysResponse\x12[\n" +
+	"\x10RotateSigningKey\x12\".stepup.v1.RotateSigningKeyRequest\x1a#.stepup.v1.RotateSigningKeyResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
 
 var (
 	file_stepup_v1_admin_proto_rawDescOnce sync.Once
@@ -699,7 +1069,7 @@ func file_stepup_v1_admin_proto_rawDescGZIP() []byte {
 	return file_stepup_v1_admin_proto_rawDescData
 }
 
-var file_stepup_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_stepup_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_stepup_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),        // 0: stepup.v1.CreateUserRequest
 	(*CreateUserResponse)(nil),       // 1: stepup.v1.CreateUserResponse
@@ -713,35 +1083,54 @@ var file_stepup_v1_admin_proto_goTypes = []any{
 	(*GetUserRequest)(nil),           // 9: stepup.v1.GetUserRequest
 	(*User)(nil),                     // 10: stepup.v1.User
 	(*GetUserResponse)(nil),          // 11: stepup.v1.GetUserResponse
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
-	(*EnrolledFactor)(nil),           // 13: stepup.v1.EnrolledFactor
+	(*RevokeTokenRequest)(nil),       // 12: stepup.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),      // 13: stepup.v1.RevokeTokenResponse
+	(*ListSigningKeysRequest)(nil),   // 14: stepup.v1.ListSigningKeysRequest
+	(*SigningKey)(nil),               // 15: stepup.v1.SigningKey
+	(*ListSigningKeysResponse)(nil),  // 16: stepup.v1.ListSigningKeysResponse
+	(*RotateSigningKeyRequest)(nil),  // 17: stepup.v1.RotateSigningKeyRequest
+	(*RotateSigningKeyResponse)(nil), // 18: stepup.v1.RotateSigningKeyResponse
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*EnrolledFactor)(nil),           // 20: stepup.v1.EnrolledFactor
 }
 var file_stepup_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: stepup.v1.DisableUserRequest.user:type_name -> stepup.v1.UserRef
 	2,  // 1: stepup.v1.EnableUserRequest.user:type_name -> stepup.v1.UserRef
 	2,  // 2: stepup.v1.RevokeUserTokensRequest.user:type_name -> stepup.v1.UserRef
-	12, // 3: stepup.v1.RevokeUserTokensResponse.not_before:type_name -> google.protobuf.Timestamp
+	19, // 3: stepup.v1.RevokeUserTokensResponse.not_before:type_name -> google.protobuf.Timestamp
 	2,  // 4: stepup.v1.GetUserRequest.user:type_name -> stepup.v1.UserRef
-	12, // 5: stepup.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	12, // 6: stepup.v1.User.tokens_not_before:type_name -> google.protobuf.Timestamp
-	13, // 7: stepup.v1.User.factors:type_name -> stepup.v1.EnrolledFactor
-	12, // 8: stepup.v1.User.second_factor_locked_until:type_name -> google.protobuf.Timestamp
+	19, // 5: stepup.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	19, // 6: stepup.v1.User.tokens_not_before:type_name -> google.protobuf.Timestamp
+	20, // 7: stepup.v1.User.factors:type_name -> stepup.v1.EnrolledFactor
+	19, // 8: stepup.v1.User.second_factor_locked_until:type_name -> google.protobuf.Timestamp
 	10, // 9: stepup.v1.GetUserResponse.user:type_name -> stepup.v1.User
-	0,  // 10: stepup.v1.AdminService.CreateUser:input_type -> stepup.v1.CreateUserRequest
-	3,  // 11: stepup.v1.AdminService.DisableUser:input_type -> stepup.v1.DisableUserRequest
-	5,  // 12: stepup.v1.AdminService.EnableUser:input_type -> stepup.v1.EnableUserRequest
-	7,  // 13: stepup.v1.AdminService.RevokeUserTokens:input_type -> stepup.v1.RevokeUserTokensRequest
-	9,  // 14: stepup.v1.AdminService.GetUser:input_type -> stepup.v1.GetUserRequest
-	1,  // 15: stepup.v1.AdminService.CreateUser:output_type -> stepup.v1.CreateUserResponse
-	4,  // 16: stepup.v1.AdminService.DisableUser:output_type -> stepup.v1.DisableUserResponse
-	6,  // 17: stepup.v1.AdminService.EnableUser:output_type -> stepup.v1.EnableUserResponse
-	8,  // 18: stepup.v1.AdminService.RevokeUserTokens:output_type -> stepup.v1.RevokeUserTokensResponse
-	11, // 19: stepup.v1.AdminService.GetUser:output_type -> stepup.v1.GetUserResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	19, // 10: stepup.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	19, // 11: stepup.v1.SigningKey.activate_at:type_name -> google.protobuf.Timestamp
+	19, // 12: stepup.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	19, // 13: stepup.v1.SigningKey.remove_at:type_name -> google.protobuf.Timestamp
+	15, // 14: stepup.v1.ListSigningKeysResponse.keys:type_name -> stepup.v1.SigningKey
+	19, // 15: stepup.v1.RotateSigningKeyResponse.activate_at:type_name -> google.protobuf.Timestamp
+	0,  // 16: stepup.v1.AdminService.CreateUser:input_type -> stepup.v1.CreateUserRequest
+	3,  // 17: stepup.v1.AdminService.DisableUser:input_type -> stepup.v1.DisableUserRequest
+	5,  // 18: stepup.v1.AdminService.EnableUser:input_type -> stepup.v1.EnableUserRequest
+	7,  // 19: stepup.v1.AdminService.RevokeUserTokens:input_type -> stepup.v1.RevokeUserTokensRequest
+	9,  // 20: stepup.v1.AdminService.GetUser:input_type -> stepup.v1.GetUserRequest
+	12, // 21: stepup.v1.AdminService.RevokeToken:input_type -> stepup.v1.RevokeTokenRequest
+	14, // 22: stepup.v1.AdminService.ListSigningKeys:input_type -> stepup.v1.ListSigningKeysRequest
+	17, // 23: stepup.v1.AdminService.RotateSigningKey:input_type -> stepup.v1.RotateSigningKeyRequest
+	1,  // 24: stepup.v1.AdminService.CreateUser:output_type -> stepup.v1.CreateUserResponse
+	4,  // 25: stepup.v1.AdminService.DisableUser:output_type -> stepup.v1.DisableUserResponse
+	6,  // 26: stepup.v1.AdminService.EnableUser:output_type -> stepup.v1.EnableUserResponse
+	8,  // 27: stepup.v1.AdminService.RevokeUserTokens:output_type -> stepup.v1.RevokeUserTokensResponse
+	11, // 28: stepup.v1.AdminService.GetUser:output_type -> stepup.v1.GetUserResponse
+	13, // 29: stepup.v1.AdminService.RevokeToken:output_type -> stepup.v1.RevokeTokenResponse
+	16, // 30: stepup.v1.AdminService.ListSigningKeys:output_type -> stepup.v1.ListSigningKeysResponse
+	18, // 31: stepup.v1.AdminService.RotateSigningKey:output_type -> stepup.v1.RotateSigningKeyResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_stepup_v1_admin_proto_init() }
@@ -760,7 +1149,7 @@ func file_stepup_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stepup_v1_admin_proto_rawDesc), len(file_stepup_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

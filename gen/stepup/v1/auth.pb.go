@@ -29,13 +29,14 @@ type ValidationReason int32
 const (
 	ValidationReason_VALIDATION_REASON_UNSPECIFIED ValidationReason = 0
 	// The token is valid.
-	ValidationReason_VALIDATION_REASON_OK               ValidationReason = 1
-	ValidationReason_VALIDATION_REASON_MALFORMED        ValidationReason = 2
-	ValidationReason_VALIDATION_REASON_BAD_SIGNATURE    ValidationReason = 3
-	ValidationReason_VALIDATION_REASON_EXPIRED          ValidationReason = 4
-	ValidationReason_VALIDATION_REASON_NOT_YET_VALID    ValidationReason = 5
-	ValidationReason_VALIDATION_REASON_WRONG_ISSUER     ValidationReason = 6
-	ValidationReason_VALIDATION_REASON_WRONG_AUDIENCE   ValidationReason = 7
+	ValidationReason_VALIDATION_REASON_OK             ValidationReason = 1
+	ValidationReason_VALIDATION_REASON_MALFORMED      ValidationReason = 2
+	ValidationReason_VALIDATION_REASON_BAD_SIGNATURE  ValidationReason = 3
+	ValidationReason_VALIDATION_REASON_EXPIRED        ValidationReason = 4
+	ValidationReason_VALIDATION_REASON_NOT_YET_VALID  ValidationReason = 5
+	ValidationReason_VALIDATION_REASON_WRONG_ISSUER   ValidationReason = 6
+	ValidationReason_VALIDATION_REASON_WRONG_AUDIENCE ValidationReason = 7
+	// The user's tokens were revoked or the token's session ended (logout, refresh reuse).
 	ValidationReason_VALIDATION_REASON_REVOKED          ValidationReason = 8
 	ValidationReason_VALIDATION_REASON_USER_DISABLED    ValidationReason = 9
 	ValidationReason_VALIDATION_REASON_UNKNOWN_USER     ValidationReason = 10
@@ -43,7 +44,6 @@ const (
 	ValidationReason_VALIDATION_REASON_AUTH_TOO_OLD     ValidationReason = 12
 	ValidationReason_VALIDATION_REASON_UNKNOWN_KEY      ValidationReason = 13
 	ValidationReason_VALIDATION_REASON_WRONG_TYPE       ValidationReason = 14
-	ValidationReason_VALIDATION_REASON_SESSION_ENDED    ValidationReason = 15
 )
 
 // Enum value maps for ValidationReason.
@@ -64,7 +64,6 @@ var (
 		12: "VALIDATION_REASON_AUTH_TOO_OLD",
 		13: "VALIDATION_REASON_UNKNOWN_KEY",
 		14: "VALIDATION_REASON_WRONG_TYPE",
-		15: "VALIDATION_REASON_SESSION_ENDED",
 	}
 	ValidationReason_value = map[string]int32{
 		"VALIDATION_REASON_UNSPECIFIED":      0,
@@ -82,7 +81,6 @@ var (
 		"VALIDATION_REASON_AUTH_TOO_OLD":     12,
 		"VALIDATION_REASON_UNKNOWN_KEY":      13,
 		"VALIDATION_REASON_WRONG_TYPE":       14,
-		"VALIDATION_REASON_SESSION_ENDED":    15,
 	}
 )
 
@@ -759,6 +757,589 @@ func (x *RefreshTokenResponse) GetRefreshExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type GetJwksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJwksRequest) Reset() {
+	*x = GetJwksRequest{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJwksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJwksRequest) ProtoMessage() {}
+
+func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
+func (*GetJwksRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+type GetJwksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jwks          *JwkSet                `protobuf:"bytes,1,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJwksResponse) Reset() {
+	*x = GetJwksResponse{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJwksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJwksResponse) ProtoMessage() {}
+
+func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
+func (*GetJwksResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetJwksResponse) GetJwks() *JwkSet {
+	if x != nil {
+		return x.Jwks
+	}
+	return nil
+}
+
+type WatchJwksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJwksRequest) Reset() {
+	*x = WatchJwksRequest{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJwksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJwksRequest) ProtoMessage() {}
+
+func (x *WatchJwksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJwksRequest.ProtoReflect.Descriptor instead.
+func (*WatchJwksRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{14}
+}
+
+type WatchJwksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jwks          *JwkSet                `protobuf:"bytes,1,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJwksResponse) Reset() {
+	*x = WatchJwksResponse{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJwksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJwksResponse) ProtoMessage() {}
+
+func (x *WatchJwksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJwksResponse.ProtoReflect.Descriptor instead.
+func (*WatchJwksResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchJwksResponse) GetJwks() *JwkSet {
+	if x != nil {
+		return x.Jwks
+	}
+	return nil
+}
+
+// JwkSet is the published key set, both as RFC 7517 JSON and field by field.
+type JwkSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The JWK Set document, exactly as served at /.well-known/jwks.json.
+	Json          string `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	Keys          []*Jwk `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JwkSet) Reset() {
+	*x = JwkSet{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JwkSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JwkSet) ProtoMessage() {}
+
+func (x *JwkSet) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JwkSet.ProtoReflect.Descriptor instead.
+func (*JwkSet) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *JwkSet) GetJson() string {
+	if x != nil {
+		return x.Json
+	}
+	return ""
+}
+
+func (x *JwkSet) GetKeys() []*Jwk {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// Jwk is one public key (RFC 7517, RFC 8037 for OKP).
+type Jwk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kid           string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	Kty           string                 `protobuf:"bytes,2,opt,name=kty,proto3" json:"kty,omitempty"`
+	Alg           string                 `protobuf:"bytes,3,opt,name=alg,proto3" json:"alg,omitempty"`
+	Use           string                 `protobuf:"bytes,4,opt,name=use,proto3" json:"use,omitempty"`
+	Crv           string                 `protobuf:"bytes,5,opt,name=crv,proto3" json:"crv,omitempty"`
+	X             string                 `protobuf:"bytes,6,opt,name=x,proto3" json:"x,omitempty"`
+	Y             string                 `protobuf:"bytes,7,opt,name=y,proto3" json:"y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Jwk) Reset() {
+	*x = Jwk{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Jwk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Jwk) ProtoMessage() {}
+
+func (x *Jwk) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
+func (*Jwk) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Jwk) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *Jwk) GetKty() string {
+	if x != nil {
+		return x.Kty
+	}
+	return ""
+}
+
+func (x *Jwk) GetAlg() string {
+	if x != nil {
+		return x.Alg
+	}
+	return ""
+}
+
+func (x *Jwk) GetUse() string {
+	if x != nil {
+		return x.Use
+	}
+	return ""
+}
+
+func (x *Jwk) GetCrv() string {
+	if x != nil {
+		return x.Crv
+	}
+	return ""
+}
+
+func (x *Jwk) GetX() string {
+	if x != nil {
+		return x.X
+	}
+	return ""
+}
+
+func (x *Jwk) GetY() string {
+	if x != nil {
+		return x.Y
+	}
+	return ""
+}
+
+type WatchRevocationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevocationsRequest) Reset() {
+	*x = WatchRevocationsRequest{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevocationsRequest) ProtoMessage() {}
+
+func (x *WatchRevocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevocationsRequest.ProtoReflect.Descriptor instead.
+func (*WatchRevocationsRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{18}
+}
+
+// WatchRevocationsResponse is a batch of revocations. The first message of a stream has
+// snapshot=true and holds everything still relevant; a receiver replaces its state
+// with it. Later messages add to that state.
+type WatchRevocationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      bool                   `protobuf:"varint,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	EndedSessions []*EndedSession        `protobuf:"bytes,2,rep,name=ended_sessions,json=endedSessions,proto3" json:"ended_sessions,omitempty"`
+	RevokedTokens []*RevokedToken        `protobuf:"bytes,3,rep,name=revoked_tokens,json=revokedTokens,proto3" json:"revoked_tokens,omitempty"`
+	Users         []*UserRevocation      `protobuf:"bytes,4,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevocationsResponse) Reset() {
+	*x = WatchRevocationsResponse{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevocationsResponse) ProtoMessage() {}
+
+func (x *WatchRevocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevocationsResponse.ProtoReflect.Descriptor instead.
+func (*WatchRevocationsResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WatchRevocationsResponse) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *WatchRevocationsResponse) GetEndedSessions() []*EndedSession {
+	if x != nil {
+		return x.EndedSessions
+	}
+	return nil
+}
+
+func (x *WatchRevocationsResponse) GetRevokedTokens() []*RevokedToken {
+	if x != nil {
+		return x.RevokedTokens
+	}
+	return nil
+}
+
+func (x *WatchRevocationsResponse) GetUsers() []*UserRevocation {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+// EndedSession: tokens with this sid stop validating.
+type EndedSession struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// After this time every token of the session has expired anyway.
+	RelevantUntil *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=relevant_until,json=relevantUntil,proto3" json:"relevant_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndedSession) Reset() {
+	*x = EndedSession{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndedSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndedSession) ProtoMessage() {}
+
+func (x *EndedSession) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndedSession.ProtoReflect.Descriptor instead.
+func (*EndedSession) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EndedSession) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *EndedSession) GetRelevantUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RelevantUntil
+	}
+	return nil
+}
+
+// RevokedToken: the token with this jti stops validating.
+type RevokedToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenId       string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	RelevantUntil *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=relevant_until,json=relevantUntil,proto3" json:"relevant_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedToken) Reset() {
+	*x = RevokedToken{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedToken) ProtoMessage() {}
+
+func (x *RevokedToken) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedToken.ProtoReflect.Descriptor instead.
+func (*RevokedToken) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RevokedToken) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *RevokedToken) GetRelevantUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RelevantUntil
+	}
+	return nil
+}
+
+// UserRevocation is a user's current revocation state.
+type UserRevocation struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Disabled bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Tokens of this user with iat before this do not validate.
+	TokensNotBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=tokens_not_before,json=tokensNotBefore,proto3" json:"tokens_not_before,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UserRevocation) Reset() {
+	*x = UserRevocation{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserRevocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserRevocation) ProtoMessage() {}
+
+func (x *UserRevocation) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserRevocation.ProtoReflect.Descriptor instead.
+func (*UserRevocation) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UserRevocation) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserRevocation) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *UserRevocation) GetTokensNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TokensNotBefore
+	}
+	return nil
+}
+
 var File_stepup_v1_auth_proto protoreflect.FileDescriptor
 
 const file_stepup_v1_auth_proto_rawDesc = "" +
@@ -805,7 +1386,41 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12#\n" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12H\n" +
-	"\x12refresh_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt*\xc1\x04\n" +
+	"\x12refresh_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"\x10\n" +
+	"\x0eGetJwksRequest\"8\n" +
+	"\x0fGetJwksResponse\x12%\n" +
+	"\x04jwks\x18\x01 \x01(\v2\x11.stepup.v1.JwkSetR\x04jwks\"\x12\n" +
+	"\x10WatchJwksRequest\":\n" +
+	"\x11WatchJwksResponse\x12%\n" +
+	"\x04jwks\x18\x01 \x01(\v2\x11.stepup.v1.JwkSetR\x04jwks\"@\n" +
+	"\x06JwkSet\x12\x12\n" +
+	"\x04json\x18\x01 \x01(\tR\x04json\x12\"\n" +
+	"\x04keys\x18\x02 \x03(\v2\x0e.stepup.v1.JwkR\x04keys\"{\n" +
+	"\x03Jwk\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x10\n" +
+	"\x03kty\x18\x02 \x01(\tR\x03kty\x12\x10\n" +
+	"\x03alg\x18\x03 \x01(\tR\x03alg\x12\x10\n" +
+	"\x03use\x18\x04 \x01(\tR\x03use\x12\x10\n" +
+	"\x03crv\x18\x05 \x01(\tR\x03crv\x12\f\n" +
+	"\x01x\x18\x06 \x01(\tR\x01x\x12\f\n" +
+	"\x01y\x18\a \x01(\tR\x01y\"\x19\n" +
+	"\x17WatchRevocationsRequest\"\xe7\x01\n" +
+	"\x18WatchRevocationsResponse\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x12>\n" +
+	"\x0eended_sessions\x18\x02 \x03(\v2\x17.stepup.v1.EndedSessionR\rendedSessions\x12>\n" +
+	"\x0erevoked_tokens\x18\x03 \x03(\v2\x17.stepup.v1.RevokedTokenR\rrevokedTokens\x12/\n" +
+	"\x05users\x18\x04 \x03(\v2\x19.stepup.v1.UserRevocationR\x05users\"p\n" +
+	"\fEndedSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12A\n" +
+	"\x0erelevant_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rrelevantUntil\"l\n" +
+	"\fRevokedToken\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12A\n" +
+	"\x0erelevant_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rrelevantUntil\"\x8d\x01\n" +
+	"\x0eUserRevocation\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12F\n" +
+	"\x11tokens_not_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ftokensNotBefore*\x9c\x04\n" +
 	"\x10ValidationReason\x12!\n" +
 	"\x1dVALIDATION_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14VALIDATION_REASON_OK\x10\x01\x12\x1f\n" +
@@ -822,15 +1437,17 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\"VALIDATION_REASON_INSUFFICIENT_ACR\x10\v\x12\"\n" +
 	"\x1eVALIDATION_REASON_AUTH_TOO_OLD\x10\f\x12!\n" +
 	"\x1dVALIDATION_REASON_UNKNOWN_KEY\x10\r\x12 \n" +
-	"\x1cVALIDATION_REASON_WRONG_TYPE\x10\x0e\x12#\n" +
-	"\x1fVALIDATION_REASON_SESSION_ENDED\x10\x0f2\xfc\x03\n" +
+	"\x1cVALIDATION_REASON_WRONG_TYPE\x10\x0e2\xe7\x05\n" +
 	"\vAuthService\x12:\n" +
 	"\x05Login\x12\x17.stepup.v1.LoginRequest\x1a\x18.stepup.v1.LoginResponse\x12j\n" +
 	"\x15ChallengeSecondFactor\x12'.stepup.v1.ChallengeSecondFactorRequest\x1a(.stepup.v1.ChallengeSecondFactorResponse\x12a\n" +
 	"\x12VerifySecondFactor\x12$.stepup.v1.VerifySecondFactorRequest\x1a%.stepup.v1.VerifySecondFactorResponse\x12R\n" +
 	"\rValidateToken\x12\x1f.stepup.v1.ValidateTokenRequest\x1a .stepup.v1.ValidateTokenResponse\x12=\n" +
 	"\x06Logout\x12\x18.stepup.v1.LogoutRequest\x1a\x19.stepup.v1.LogoutResponse\x12O\n" +
-	"\fRefreshToken\x12\x1e.stepup.v1.RefreshTokenRequest\x1a\x1f.stepup.v1.RefreshTokenResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
+	"\fRefreshToken\x12\x1e.stepup.v1.RefreshTokenRequest\x1a\x1f.stepup.v1.RefreshTokenResponse\x12@\n" +
+	"\aGetJwks\x12\x19.stepup.v1.GetJwksRequest\x1a\x1a.stepup.v1.GetJwksResponse\x12H\n" +
+	"\tWatchJwks\x12\x1b.stepup.v1.WatchJwksRequest\x1a\x1c.stepup.v1.WatchJwksResponse0\x01\x12]\n" +
+	"\x10WatchRevocations\x12\".stepup.v1.WatchRevocationsRequest\x1a#.stepup.v1.WatchRevocationsResponse0\x01B1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
 
 var (
 	file_stepup_v1_auth_proto_rawDescOnce sync.Once
@@ -845,7 +1462,7 @@ func file_stepup_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_stepup_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_stepup_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_stepup_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_stepup_v1_auth_proto_goTypes = []any{
 	(ValidationReason)(0),                 // 0: stepup.v1.ValidationReason
 	(*LoginRequest)(nil),                  // 1: stepup.v1.LoginRequest
@@ -860,40 +1477,66 @@ var file_stepup_v1_auth_proto_goTypes = []any{
 	(*LogoutResponse)(nil),                // 10: stepup.v1.LogoutResponse
 	(*RefreshTokenRequest)(nil),           // 11: stepup.v1.RefreshTokenRequest
 	(*RefreshTokenResponse)(nil),          // 12: stepup.v1.RefreshTokenResponse
-	(*timestamppb.Timestamp)(nil),         // 13: google.protobuf.Timestamp
-	(Factor)(0),                           // 14: stepup.v1.Factor
-	(*durationpb.Duration)(nil),           // 15: google.protobuf.Duration
-	(*Claims)(nil),                        // 16: stepup.v1.Claims
+	(*GetJwksRequest)(nil),                // 13: stepup.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),               // 14: stepup.v1.GetJwksResponse
+	(*WatchJwksRequest)(nil),              // 15: stepup.v1.WatchJwksRequest
+	(*WatchJwksResponse)(nil),             // 16: stepup.v1.WatchJwksResponse
+	(*JwkSet)(nil),                        // 17: stepup.v1.JwkSet
+	(*Jwk)(nil),                           // 18: stepup.v1.Jwk
+	(*WatchRevocationsRequest)(nil),       // 19: stepup.v1.WatchRevocationsRequest
+	(*WatchRevocationsResponse)(nil),      // 20: stepup.v1.WatchRevocationsResponse
+	(*EndedSession)(nil),                  // 21: stepup.v1.EndedSession
+	(*RevokedToken)(nil),                  // 22: stepup.v1.RevokedToken
+	(*UserRevocation)(nil),                // 23: stepup.v1.UserRevocation
+	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
+	(Factor)(0),                           // 25: stepup.v1.Factor
+	(*durationpb.Duration)(nil),           // 26: google.protobuf.Duration
+	(*Claims)(nil),                        // 27: stepup.v1.Claims
 }
 var file_stepup_v1_auth_proto_depIdxs = []int32{
-	13, // 0: stepup.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 1: stepup.v1.LoginResponse.factors:type_name -> stepup.v1.Factor
-	13, // 2: stepup.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	14, // 3: stepup.v1.ChallengeSecondFactorRequest.factor:type_name -> stepup.v1.Factor
-	13, // 4: stepup.v1.ChallengeSecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 5: stepup.v1.VerifySecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 6: stepup.v1.ValidateTokenRequest.max_age:type_name -> google.protobuf.Duration
+	24, // 0: stepup.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 1: stepup.v1.LoginResponse.factors:type_name -> stepup.v1.Factor
+	24, // 2: stepup.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	25, // 3: stepup.v1.ChallengeSecondFactorRequest.factor:type_name -> stepup.v1.Factor
+	24, // 4: stepup.v1.ChallengeSecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 5: stepup.v1.VerifySecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 6: stepup.v1.ValidateTokenRequest.max_age:type_name -> google.protobuf.Duration
 	0,  // 7: stepup.v1.ValidateTokenResponse.reason:type_name -> stepup.v1.ValidationReason
-	16, // 8: stepup.v1.ValidateTokenResponse.claims:type_name -> stepup.v1.Claims
-	13, // 9: stepup.v1.RefreshTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 10: stepup.v1.RefreshTokenResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 11: stepup.v1.AuthService.Login:input_type -> stepup.v1.LoginRequest
-	3,  // 12: stepup.v1.AuthService.ChallengeSecondFactor:input_type -> stepup.v1.ChallengeSecondFactorRequest
-	5,  // 13: stepup.v1.AuthService.VerifySecondFactor:input_type -> stepup.v1.VerifySecondFactorRequest
-	7,  // 14: stepup.v1.AuthService.ValidateToken:input_type -> stepup.v1.ValidateTokenRequest
-	9,  // 15: stepup.v1.AuthService.Logout:input_type -> stepup.v1.LogoutRequest
-	11, // 16: stepup.v1.AuthService.RefreshToken:input_type -> stepup.v1.RefreshTokenRequest
-	2,  // 17: stepup.v1.AuthService.Login:output_type -> stepup.v1.LoginResponse
-	4,  // 18: stepup.v1.AuthService.ChallengeSecondFactor:output_type -> stepup.v1.ChallengeSecondFactorResponse
-	6,  // 19: stepup.v1.AuthService.VerifySecondFactor:output_type -> stepup.v1.VerifySecondFactorResponse
-	8,  // 20: stepup.v1.AuthService.ValidateToken:output_type -> stepup.v1.ValidateTokenResponse
-	10, // 21: stepup.v1.AuthService.Logout:output_type -> stepup.v1.LogoutResponse
-	12, // 22: stepup.v1.AuthService.RefreshToken:output_type -> stepup.v1.RefreshTokenResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	27, // 8: stepup.v1.ValidateTokenResponse.claims:type_name -> stepup.v1.Claims
+	24, // 9: stepup.v1.RefreshTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 10: stepup.v1.RefreshTokenResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	17, // 11: stepup.v1.GetJwksResponse.jwks:type_name -> stepup.v1.JwkSet
+	17, // 12: stepup.v1.WatchJwksResponse.jwks:type_name -> stepup.v1.JwkSet
+	18, // 13: stepup.v1.JwkSet.keys:type_name -> stepup.v1.Jwk
+	21, // 14: stepup.v1.WatchRevocationsResponse.ended_sessions:type_name -> stepup.v1.EndedSession
+	22, // 15: stepup.v1.WatchRevocationsResponse.revoked_tokens:type_name -> stepup.v1.RevokedToken
+	23, // 16: stepup.v1.WatchRevocationsResponse.users:type_name -> stepup.v1.UserRevocation
+	24, // 17: stepup.v1.EndedSession.relevant_until:type_name -> google.protobuf.Timestamp
+	24, // 18: stepup.v1.RevokedToken.relevant_until:type_name -> google.protobuf.Timestamp
+	24, // 19: stepup.v1.UserRevocation.tokens_not_before:type_name -> google.protobuf.Timestamp
+	1,  // 20: stepup.v1.AuthService.Login:input_type -> stepup.v1.LoginRequest
+	3,  // 21: stepup.v1.AuthService.ChallengeSecondFactor:input_type -> stepup.v1.ChallengeSecondFactorRequest
+	5,  // 22: stepup.v1.AuthService.VerifySecondFactor:input_type -> stepup.v1.VerifySecondFactorRequest
+	7,  // 23: stepup.v1.AuthService.ValidateToken:input_type -> stepup.v1.ValidateTokenRequest
+	9,  // 24: stepup.v1.AuthService.Logout:input_type -> stepup.v1.LogoutRequest
+	11, // 25: stepup.v1.AuthService.RefreshToken:input_type -> stepup.v1.RefreshTokenRequest
+	13, // 26: stepup.v1.AuthService.GetJwks:input_type -> stepup.v1.GetJwksRequest
+	15, // 27: stepup.v1.AuthService.WatchJwks:input_type -> stepup.v1.WatchJwksRequest
+	19, // 28: stepup.v1.AuthService.WatchRevocations:input_type -> stepup.v1.WatchRevocationsRequest
+	2,  // 29: stepup.v1.AuthService.Login:output_type -> stepup.v1.LoginResponse
+	4,  // 30: stepup.v1.AuthService.ChallengeSecondFactor:output_type -> stepup.v1.ChallengeSecondFactorResponse
+	6,  // 31: stepup.v1.AuthService.VerifySecondFactor:output_type -> stepup.v1.VerifySecondFactorResponse
+	8,  // 32: stepup.v1.AuthService.ValidateToken:output_type -> stepup.v1.ValidateTokenResponse
+	10, // 33: stepup.v1.AuthService.Logout:output_type -> stepup.v1.LogoutResponse
+	12, // 34: stepup.v1.AuthService.RefreshToken:output_type -> stepup.v1.RefreshTokenResponse
+	14, // 35: stepup.v1.AuthService.GetJwks:output_type -> stepup.v1.GetJwksResponse
+	16, // 36: stepup.v1.AuthService.WatchJwks:output_type -> stepup.v1.WatchJwksResponse
+	20, // 37: stepup.v1.AuthService.WatchRevocations:output_type -> stepup.v1.WatchRevocationsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_stepup_v1_auth_proto_init() }
@@ -908,7 +1551,7 @@ func file_stepup_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stepup_v1_auth_proto_rawDesc), len(file_stepup_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,9 @@ const (
 	AuthService_ValidateToken_FullMethodName         = "/stepup.v1.AuthService/ValidateToken"
 	AuthService_Logout_FullMethodName                = "/stepup.v1.AuthService/Logout"
 	AuthService_RefreshToken_FullMethodName          = "/stepup.v1.AuthService/RefreshToken"
+	AuthService_GetJwks_FullMethodName               = "/stepup.v1.AuthService/GetJwks"
+	AuthService_WatchJwks_FullMethodName             = "/stepup.v1.AuthService/WatchJwks"
+	AuthService_WatchRevocations_FullMethodName      = "/stepup.v1.AuthService/WatchRevocations"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -49,6 +52,15 @@ type AuthServiceClient interface {
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 	// RefreshToken trades a refresh token for a new aal1 access token and refresh token.
 	RefreshToken(ctx context.Context, in *RefreshTokenRequest, opts ...grpc.CallOption) (*RefreshTokenResponse, error)
+	// GetJwks returns the public signing keys as an RFC 7517 JWK Set. No token needed.
+	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
+	// WatchJwks sends the key set now and again whenever it changes, so a local verifier
+	// learns a key before any token is signed with it. No token needed.
+	WatchJwks(ctx context.Context, in *WatchJwksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJwksResponse], error)
+	// WatchRevocations sends a snapshot of what is revoked and still relevant, then every
+	// revocation as it happens, so local verifiers can reject revoked tokens before they
+	// expire. No token needed: it reveals ids, never tokens.
+	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error)
 }
 
 type authServiceClient struct {
@@ -119,6 +131,54 @@ func (c *authServiceClient) RefreshToken(ctx context.Context, in *RefreshTokenRe
 	return out, nil
 }
 
+func (c *authServiceClient) GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJwksResponse)
+	err := c.cc.Invoke(ctx, AuthService_GetJwks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) WatchJwks(ctx context.Context, in *WatchJwksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJwksResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuthService_ServiceDesc.Streams[0], AuthService_WatchJwks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchJwksRequest, WatchJwksResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchJwksClient = grpc.ServerStreamingClient[WatchJwksResponse]
+
+func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuthService_ServiceDesc.Streams[1], AuthService_WatchRevocations_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRevocationsRequest, WatchRevocationsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsClient = grpc.ServerStreamingClient[WatchRevocationsResponse]
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -141,6 +201,15 @@ type AuthServiceServer interface {
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	// RefreshToken trades a refresh token for a new aal1 access token and refresh token.
 	RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error)
+	// GetJwks returns the public signing keys as an RFC 7517 JWK Set. No token needed.
+	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
+	// WatchJwks sends the key set now and again whenever it changes, so a local verifier
+	// learns a key before any token is signed with it. No token needed.
+	WatchJwks(*WatchJwksRequest, grpc.ServerStreamingServer[WatchJwksResponse]) error
+	// WatchRevocations sends a snapshot of what is revoked and still relevant, then every
+	// revocation as it happens, so local verifiers can reject revoked tokens before they
+	// expire. No token needed: it reveals ids, never tokens.
+	WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -168,6 +237,15 @@ func (UnimplementedAuthServiceServer) Logout(context.Context, *LogoutRequest) (*
 }
 func (UnimplementedAuthServiceServer) RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RefreshToken not implemented")
+}
+func (UnimplementedAuthServiceServer) GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJwks not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchJwks(*WatchJwksRequest, grpc.ServerStreamingServer[WatchJwksResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchJwks not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchRevocations not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -298,6 +376,46 @@ func _AuthService_RefreshToken_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_GetJwks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJwksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).GetJwks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_GetJwks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).GetJwks(ctx, req.(*GetJwksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_WatchJwks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchJwksRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchJwks(m, &grpc.GenericServerStream[WatchJwksRequest, WatchJwksResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchJwksServer = grpc.ServerStreamingServer[WatchJwksResponse]
+
+func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRevocationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchRevocations(m, &grpc.GenericServerStream[WatchRevocationsRequest, WatchRevocationsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsServer = grpc.ServerStreamingServer[WatchRevocationsResponse]
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -329,7 +447,22 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "RefreshToken",
 			Handler:    _AuthService_RefreshToken_Handler,
 		},
+		{
+			MethodName: "GetJwks",
+			Handler:    _AuthService_GetJwks_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchJwks",
+			Handler:       _AuthService_WatchJwks_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchRevocations",
+			Handler:       _AuthService_WatchRevocations_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "stepup/v1/auth.proto",
 }
