@@ -209,13 +209,15 @@ func (s *Server) ChangePassword(ctx context.Context, req *stepupv1.ChangePasswor
 		return nil, s.toStatus(ctx, "change_password", err)
 	}
 	now := s.cfg.Now()
+	batch := s.newBatch()
 	err = s.updateUser(ctx, "change_password", func(tx *store.Tx, u *store.User) error {
 		u.PasswordHash = encoded
-		return endOtherSessions(tx, u.ID, c.claims.SessionID, "password_change", now)
+		return endOtherSessions(tx, u.ID, c.claims.SessionID, "password_change", now, batch)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.revocations.publish(batch)
 	s.log.InfoContext(ctx, "password changed", logUserID, c.user.ID)
 	return &stepupv1.ChangePasswordResponse{}, nil
 }
@@ -240,7 +242,7 @@ func passwordRule(err error) string {
 }
 
 // endOtherSessions ends every session of userID except keep.
-func endOtherSessions(tx *store.Tx, userID, keep, reason string, now time.Time) error {
+func endOtherSessions(tx *store.Tx, userID, keep, reason string, now time.Time, batch *revBatch) error {
 	sessions, err := tx.UserSessions(userID)
 	if err != nil {
 		return err
@@ -249,7 +251,7 @@ func endOtherSessions(tx *store.Tx, userID, keep, reason string, now time.Time) 
 		if sess.ID == keep {
 			continue
 		}
-		if err := endSession(tx, sess.ID, reason, now); err != nil {
+		if err := endSession(tx, sess.ID, reason, now, batch); err != nil {
 			return err
 		}
 	}

@@ -63,7 +63,7 @@ func validUsername(name string) error {
 
 // DisableUser disables a user: logins fail, refresh stops and tokens stop validating.
 func (s *Server) DisableUser(ctx context.Context, req *stepupv1.DisableUserRequest) (*stepupv1.DisableUserResponse, error) {
-	err := s.adminUpdate(ctx, "disable_user", req.GetUser(), func(_ *store.Tx, u *store.User) error {
+	err := s.adminUpdate(ctx, "disable_user", req.GetUser(), func(_ *store.Tx, u *store.User, _ *revBatch) error {
 		u.Disabled = true
 		return nil
 	})
@@ -75,7 +75,7 @@ func (s *Server) DisableUser(ctx context.Context, req *stepupv1.DisableUserReque
 
 // EnableUser enables a user and clears second-factor lockouts.
 func (s *Server) EnableUser(ctx context.Context, req *stepupv1.EnableUserRequest) (*stepupv1.EnableUserResponse, error) {
-	err := s.adminUpdate(ctx, "enable_user", req.GetUser(), func(_ *store.Tx, u *store.User) error {
+	err := s.adminUpdate(ctx, "enable_user", req.GetUser(), func(_ *store.Tx, u *store.User, _ *revBatch) error {
 		u.Disabled = false
 		u.SecondFactorFailures = 0
 		u.SecondFactorLockedUntil = time.Time{}
@@ -94,9 +94,9 @@ func (s *Server) RevokeUserTokens(ctx context.Context, req *stepupv1.RevokeUserT
 	// iat has one-second resolution. Tokens issued earlier in this second are caught by
 	// their ended session; a login later in this second starts a new session and works.
 	notBefore := now.Truncate(time.Second)
-	err := s.adminUpdate(ctx, "revoke_tokens", req.GetUser(), func(tx *store.Tx, u *store.User) error {
+	err := s.adminUpdate(ctx, "revoke_tokens", req.GetUser(), func(tx *store.Tx, u *store.User, b *revBatch) error {
 		u.TokensNotBefore = notBefore
-		return endOtherSessions(tx, u.ID, "", "revoked", now)
+		return endOtherSessions(tx, u.ID, "", "revoked", now, b)
 	})
 	if err != nil {
 		return nil, err
@@ -137,21 +137,26 @@ func userProto(u *store.User) *stepupv1.User {
 }
 
 // adminUpdate loads the referenced user, applies fn and stores the result, in one write
-// transaction.
-func (s *Server) adminUpdate(ctx context.Context, op string, ref *stepupv1.UserRef, fn func(*store.Tx, *store.User) error) error {
+// transaction, then tells revocation watchers the user's new state and whatever fn added
+// to the batch.
+func (s *Server) adminUpdate(ctx context.Context, op string, ref *stepupv1.UserRef,
+	fn func(*store.Tx, *store.User, *revBatch) error) error {
+	batch := s.newBatch()
 	err := s.store.Update(func(tx *store.Tx) error {
 		u, err := lookupUser(tx, ref)
 		if err != nil {
 			return err
 		}
-		if err := fn(tx, u); err != nil {
+		if err := fn(tx, u, batch); err != nil {
 			return err
 		}
+		batch.user(u)
 		return tx.PutUser(u)
 	})
 	if err != nil {
 		return s.toStatus(ctx, op, err)
 	}
+	s.revocations.publish(batch)
 	s.log.InfoContext(ctx, "admin: "+op, "user", userRefLog(ref))
 	return nil
 }
@@ -178,4 +183,58 @@ func userRefLog(ref *stepupv1.UserRef) string {
 		return id
 	}
 	return "username:" + ref.GetUsername()
+}
+
+// RevokeToken makes one access token stop validating. The record is kept until every
+// token that could carry the jti has expired.
+func (s *Server) RevokeToken(ctx context.Context, req *stepupv1.RevokeTokenRequest) (*stepupv1.RevokeTokenResponse, error) {
+	id := req.GetTokenId()
+	if id == "" || len(id) > maxIDLen {
+		return nil, invalidArg("token_id", "must be 1 to 64 bytes")
+	}
+	now := s.cfg.Now()
+	rec := &store.RevokedToken{ID: id, RevokedAt: now, RelevantUntil: now.Add(s.cfg.AccessTokenTTL + s.cfg.Leeway)}
+	if err := s.store.Update(func(tx *store.Tx) error { return tx.PutRevokedToken(rec) }); err != nil {
+		return nil, s.toStatus(ctx, "revoke_token", err)
+	}
+	batch := s.newBatch()
+	batch.token(rec)
+	s.revocations.publish(batch)
+	s.log.InfoContext(ctx, "admin: revoke_token", logTokenID, id)
+	return &stepupv1.RevokeTokenResponse{}, nil
+}
+
+// ListSigningKeys lists the signing keys.
+func (s *Server) ListSigningKeys(_ context.Context, _ *stepupv1.ListSigningKeysRequest) (*stepupv1.ListSigningKeysResponse, error) {
+	resp := &stepupv1.ListSigningKeysResponse{}
+	for _, k := range s.keys.current().keys {
+		resp.Keys = append(resp.Keys, &stepupv1.SigningKey{
+			Kid:        k.ID,
+			Alg:        k.Alg,
+			State:      string(k.State),
+			CreatedAt:  timestamppb.New(k.CreatedAt),
+			ActivateAt: optionalTime(k.ActivateAt),
+			RetiredAt:  optionalTime(k.RetiredAt),
+			RemoveAt:   optionalTime(k.RemoveAt),
+		})
+	}
+	return resp, nil
+}
+
+// RotateSigningKey starts a rotation: the next key signs as soon as it has been
+// published for one JWKS cache period.
+func (s *Server) RotateSigningKey(ctx context.Context, _ *stepupv1.RotateSigningKeyRequest) (*stepupv1.RotateSigningKeyResponse, error) {
+	next, err := s.rotateNow()
+	if err != nil {
+		return nil, s.toStatus(ctx, "rotate_key", err)
+	}
+	s.log.InfoContext(ctx, "admin: rotate_key", logKeyID, next.ID, "activate_at", next.ActivateAt)
+	return &stepupv1.RotateSigningKeyResponse{NextKid: next.ID, ActivateAt: timestamppb.New(next.ActivateAt)}, nil
+}
+
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
 }

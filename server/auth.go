@@ -163,18 +163,21 @@ func (s *Server) Logout(ctx context.Context, _ *stepupv1.LogoutRequest) (*stepup
 	if err != nil {
 		return nil, err
 	}
+	batch := s.newBatch()
 	err = s.store.Update(func(tx *store.Tx) error {
-		return endSession(tx, c.claims.SessionID, "logout", s.cfg.Now())
+		return endSession(tx, c.claims.SessionID, "logout", s.cfg.Now(), batch)
 	})
 	if err != nil {
 		return nil, s.toStatus(ctx, "logout", err)
 	}
+	s.revocations.publish(batch)
 	s.log.InfoContext(ctx, "logout", logUserID, c.user.ID, logSessionID, c.claims.SessionID)
 	return &stepupv1.LogoutResponse{}, nil
 }
 
-// endSession marks a session ended; ending an ended or missing session is a no-op.
-func endSession(tx *store.Tx, sid, reason string, now time.Time) error {
+// endSession marks a session ended and adds it to batch; ending an ended or missing
+// session is a no-op.
+func endSession(tx *store.Tx, sid, reason string, now time.Time, batch *revBatch) error {
 	sess, err := tx.Session(sid)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -186,6 +189,7 @@ func endSession(tx *store.Tx, sid, reason string, now time.Time) error {
 		return nil
 	}
 	sess.EndedAt, sess.EndReason = now, reason
+	batch.endedSession(sess)
 	return tx.PutSession(sess)
 }
 
@@ -204,6 +208,7 @@ func (s *Server) RefreshToken(ctx context.Context, req *stepupv1.RefreshTokenReq
 		next    string
 		reused  bool
 		outcome error
+		batch   = s.newBatch()
 	)
 	err := s.store.Update(func(tx *store.Tx) error {
 		rec, err := tx.RefreshToken(hashRefresh(raw))
@@ -216,7 +221,7 @@ func (s *Server) RefreshToken(ctx context.Context, req *stepupv1.RefreshTokenReq
 		}
 		if !rec.UsedAt.IsZero() {
 			reused, outcome = true, errBadRefresh
-			return endSession(tx, rec.SessionID, "refresh_reuse", now)
+			return endSession(tx, rec.SessionID, "refresh_reuse", now, batch)
 		}
 		user, sess, err = refreshable(tx, rec, now)
 		if errors.Is(err, errBadRefresh) {
@@ -239,6 +244,7 @@ func (s *Server) RefreshToken(ctx context.Context, req *stepupv1.RefreshTokenReq
 	if err != nil {
 		return nil, s.toStatus(ctx, "refresh", err)
 	}
+	s.revocations.publish(batch)
 	if reused {
 		s.log.WarnContext(ctx, "refresh token reused: session ended", logPeer, peerHost(ctx))
 	}

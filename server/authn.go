@@ -119,6 +119,10 @@ func (s *Server) liveness(tx *store.Tx, c *token.Claims, u *store.User) stepupv1
 	if err != nil || sess.UserID != u.ID || !sess.EndedAt.IsZero() {
 		return stepupv1.ValidationReason_VALIDATION_REASON_REVOKED
 	}
+	if _, err := tx.RevokedToken(c.ID); !errors.Is(err, store.ErrNotFound) {
+		// Revoked, or unreadable: either way the token does not pass.
+		return stepupv1.ValidationReason_VALIDATION_REASON_REVOKED
+	}
 	return stepupv1.ValidationReason_VALIDATION_REASON_OK
 }
 

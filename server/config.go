@@ -39,6 +39,16 @@ type Config struct {
 	// changes. Default 5 minutes (RFC 9470-style max_age; Authelia uses 5 for one-time
 	// codes).
 	StepUpMaxAge time.Duration
+	// KeyRotationPeriod is how long a key signs before the next one takes over. Zero means
+	// 30 days; a negative value turns scheduled rotation off (stepupctl keys rotate still
+	// works).
+	KeyRotationPeriod time.Duration
+	// JWKSCacheTTL is the max-age served with the JWK Set. A new key is published at least
+	// this long before it signs anything, so a relying party's cached set already holds it.
+	// Default 5 minutes.
+	JWKSCacheTTL time.Duration
+	// KeyCheckInterval is how often the key schedule is applied. Default 10 seconds.
+	KeyCheckInterval time.Duration
 	// Leeway is the clock skew allowed on exp, nbf and iat. Default 30 seconds, at most 2
 	// minutes (RFC 7519 section 4.1.4 allows "a few minutes").
 	Leeway time.Duration
@@ -89,6 +99,9 @@ func (c *Config) setDefaults() {
 	setDefault(&c.SessionTTL, 12*time.Hour)
 	setDefault(&c.StepUpMaxAge, 5*time.Minute)
 	setDefault(&c.Leeway, 30*time.Second)
+	setDefault(&c.KeyRotationPeriod, 30*24*time.Hour)
+	setDefault(&c.JWKSCacheTTL, 5*time.Minute)
+	setDefault(&c.KeyCheckInterval, 10*time.Second)
 	setDefault(&c.ChallengeTTL, 5*time.Minute)
 	setDefault(&c.ChallengeMaxAttempts, 5)
 	setDefault(&c.SecondFactor.Free, 5)

@@ -26,6 +26,8 @@ type Server struct {
 	verifier *token.Verifier
 	keys     keyring
 
+	revocations revocationHub
+
 	// Failed logins are throttled per username and per client address, in memory: a
 	// restart forgets them, which costs an attacker a restart they cannot cause.
 	userThrottle *throttle.Limiter
@@ -53,7 +55,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		userThrottle: throttle.New(cfg.LoginThrottle),
 		addrThrottle: throttle.New(cfg.LoginThrottle),
 	}
-	if err := s.ensureSigningKey(); err != nil {
+	if err := s.maintainKeys(); err != nil {
 		return nil, err
 	}
 	if err := s.loadKeys(); err != nil {
@@ -78,7 +80,9 @@ func (s *Server) KeySet() *token.KeySet { return s.keys.keySet() }
 // Purge deletes expired challenges, refresh tokens and sessions. The caller runs it
 // periodically.
 func (s *Server) Purge(ctx context.Context) (int, error) {
-	cutoff := s.cfg.Now().Add(-s.cfg.Leeway)
+	// Ended sessions are kept while tokens they issued may be unexpired, so a revocation
+	// snapshot still lists them.
+	cutoff := s.cfg.Now().Add(-s.cfg.AccessTokenTTL - s.cfg.Leeway)
 	var n int
 	err := s.store.Update(func(tx *store.Tx) error {
 		var err error

@@ -22,10 +22,11 @@ var (
 	bucketRefresh      = []byte("refresh")
 	bucketChallenges   = []byte("challenges")
 	bucketKeys         = []byte("keys")
+	bucketRevoked      = []byte("revoked_tokens")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
-		bucketRefresh, bucketChallenges, bucketKeys,
+		bucketRefresh, bucketChallenges, bucketKeys, bucketRevoked,
 	}
 )
 

@@ -31,7 +31,13 @@ func (tx *Tx) Purge(cutoff time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(gone) + refresh + challenges, nil
+	revoked, err := purgeWhere(tx, bucketRevoked, "revoked token", func(r *RevokedToken) bool {
+		return r.RelevantUntil.Before(cutoff)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(gone) + refresh + challenges + revoked, nil
 }
 
 // purgeSessions deletes the sessions that expired or ended before cutoff, with their

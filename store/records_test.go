@@ -382,3 +382,32 @@ func TestForEach(t *testing.T) {
 		t.Errorf("ForEachSession visited %q, want it to stop after the first", got)
 	}
 }
+
+func TestRevokedTokens(t *testing.T) {
+	s := openTest(t)
+	now := time.Unix(1_700_000_000, 0).UTC()
+	update(t, s, func(tx *Tx) error {
+		if err := tx.PutRevokedToken(&RevokedToken{ID: "old", RelevantUntil: now.Add(-time.Minute)}); err != nil {
+			return err
+		}
+		return tx.PutRevokedToken(&RevokedToken{ID: "live", RelevantUntil: now.Add(time.Minute)})
+	})
+	update(t, s, func(tx *Tx) error {
+		n, err := tx.Purge(now)
+		if err != nil || n != 1 {
+			t.Errorf("Purge = %d, %v; want 1 record", n, err)
+		}
+		return nil
+	})
+	view(t, s, func(tx *Tx) error {
+		if _, err := tx.RevokedToken("old"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("purged token: %v", err)
+		}
+		var ids []string
+		err := tx.ForEachRevokedToken(func(r *RevokedToken) error { ids = append(ids, r.ID); return nil })
+		if err != nil || len(ids) != 1 || ids[0] != "live" {
+			t.Errorf("ForEachRevokedToken = %v, %v", ids, err)
+		}
+		return nil
+	})
+}

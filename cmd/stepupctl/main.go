@@ -5,6 +5,11 @@
 //	stepupctl user disable NAME      disable a user; their tokens stop validating
 //	stepupctl user enable NAME       enable a user and clear second-factor lockouts
 //	stepupctl user revoke-tokens NAME  make every token issued so far stop validating
+//	stepupctl token revoke JTI       make one access token stop validating
+//	stepupctl keys list              list signing keys and their states
+//	stepupctl keys rotate            start a signing key rotation
+//	stepupctl totp code              print the current TOTP code for a base32 secret read
+//	                                 from stdin, as an authenticator app would (for testing)
 //
 // NAME is a username; pass --id to give a user id instead.
 package main
@@ -67,9 +72,14 @@ const usageText = `stepupctl administers stepupd through its admin socket.
 Usage:
   stepupctl [--data-dir DIR | --socket PATH] user add NAME
   stepupctl [--data-dir DIR | --socket PATH] user show|disable|enable|revoke-tokens [--id] NAME
+  stepupctl [--data-dir DIR | --socket PATH] token revoke JTI
+  stepupctl [--data-dir DIR | --socket PATH] keys list|rotate
+  stepupctl totp code < secret.txt
 
 user add reads the password from stdin when stdin is not a terminal, and prompts
 twice otherwise. With --id, NAME is a user id instead of a username.
+totp code reads a base32 TOTP secret from stdin and prints the code an authenticator
+app would show now; it talks to no server.
 
 Flags:
 `
@@ -89,9 +99,12 @@ func run(args []string, e env) error {
 		*socket = filepath.Join(*dataDir, "admin.sock")
 	}
 	rest := fs.Args()
-	if len(rest) < 2 || rest[0] != "user" {
+	if len(rest) < 2 {
 		fs.Usage()
-		return errors.New("expected: user <add|show|disable|enable|revoke-tokens> NAME")
+		return errors.New("expected a command: user, token, keys or totp")
+	}
+	if rest[0] == "totp" {
+		return totpCommand(rest[1], e)
 	}
 	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -100,7 +113,18 @@ func run(args []string, e env) error {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return userCommand(ctx, stepupv1.NewAdminServiceClient(conn), rest[1], rest[2:], e)
+	admin := stepupv1.NewAdminServiceClient(conn)
+	switch rest[0] {
+	case "user":
+		return userCommand(ctx, admin, rest[1], rest[2:], e)
+	case "token":
+		return tokenCommand(ctx, admin, rest[1], rest[2:], e)
+	case "keys":
+		return plain(keysCommand(ctx, admin, rest[1], e))
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", rest[0])
+	}
 }
 
 func envOr(getenv func(string) string, name, def string) string {

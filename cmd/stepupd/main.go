@@ -72,6 +72,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (daemo
 	fs.Usage = func() { usage(fs, out) }
 	fs.StringVar(&opts.Listen, "listen", env("STEPUP_LISTEN", "127.0.0.1:7443"),
 		"TCP address of the public gRPC listener (AuthService, AccountService) [$STEPUP_LISTEN]")
+	fs.StringVar(&opts.HTTPListen, "http-listen", env("STEPUP_HTTP_LISTEN", ""),
+		"TCP address of an optional plain HTTP listener serving the JWK Set at\n"+
+			"/.well-known/jwks.json, for JWT libraries and proxies; off when empty [$STEPUP_HTTP_LISTEN]")
 	fs.StringVar(&opts.DataDir, "data-dir", env("STEPUP_DATA_DIR", "stepup-data"),
 		"directory for the database, the admin socket and the master key; created if missing [$STEPUP_DATA_DIR]")
 	fs.StringVar(&opts.MasterKeyFile, "master-key-file", env("STEPUP_MASTER_KEY_FILE", ""),
@@ -94,6 +97,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (daemo
 		{&opts.Server.SessionTTL, "session-ttl", "12h", "absolute lifetime of a login session and its refresh tokens"},
 		{&opts.Server.StepUpMaxAge, "step-up-max-age", "5m", "how recent a step-up must be for factor and password changes"},
 		{&opts.Server.ChallengeTTL, "challenge-ttl", "5m", "lifetime of a second-factor challenge"},
+		{&opts.Server.KeyRotationPeriod, "key-rotation", "720h", "how long a signing key signs before the next takes over; negative turns scheduled rotation off"},
+		{&opts.Server.JWKSCacheTTL, "jwks-cache-ttl", "5m", "max-age of the served JWK Set; a new key is published this long before it signs"},
 	}
 	var errs []error
 	for _, d := range durations {

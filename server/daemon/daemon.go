@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,6 +28,9 @@ const (
 type Options struct {
 	// Listen is the TCP address of the public listener, e.g. "127.0.0.1:7443".
 	Listen string
+	// HTTPListen, if set, is the TCP address of a plain HTTP listener serving the JWK Set
+	// at /.well-known/jwks.json.
+	HTTPListen string
 	// DataDir holds the database, the admin socket and (by default) the master key.
 	DataDir string
 	// MasterKey, if set, is the encoded master key (from STEPUP_MASTER_KEY).
@@ -51,6 +55,8 @@ type Daemon struct {
 	admin   *grpc.Server
 	pubLis  net.Listener
 	admLis  net.Listener
+	http    *http.Server
+	httpLis net.Listener
 	stop    context.CancelFunc
 	done    chan struct{}
 	errc    chan error
@@ -134,13 +140,22 @@ func start(opts Options, st *store.Store) (*Daemon, error) {
 		d.pubLis.Close()
 		return nil, err
 	}
+	if err := d.listenHTTP(opts.HTTPListen); err != nil {
+		d.pubLis.Close()
+		d.admLis.Close()
+		return nil, err
+	}
 	d.public, d.admin = srv.NewPublicServer(), srv.NewAdminServer()
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
 	go d.serve(d.public, d.pubLis)
 	go d.serve(d.admin, d.admLis)
-	go d.purgeLoop(ctx, opts.PurgeInterval)
-	d.log.Info("stepupd serving", "listen", d.pubLis.Addr().String(), "admin_socket", d.sockets)
+	if d.http != nil {
+		go d.serveHTTP()
+	}
+	go d.background(ctx, opts.PurgeInterval)
+	d.log.Info("stepupd serving", "listen", d.pubLis.Addr().String(), "admin_socket", d.sockets,
+		"http_listen", d.HTTPAddr())
 	return d, nil
 }
 
@@ -171,8 +186,54 @@ func (d *Daemon) serve(g *grpc.Server, lis net.Listener) {
 	}
 }
 
-func (d *Daemon) purgeLoop(ctx context.Context, every time.Duration) {
+// listenHTTP opens the optional JWKS listener.
+func (d *Daemon) listenHTTP(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listen on %s: %w", addr, err)
+	}
+	d.httpLis = lis
+	d.http = &http.Server{
+		Handler:           d.srv.JWKSHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	return nil
+}
+
+func (d *Daemon) serveHTTP() {
+	if err := d.http.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.errc <- err
+	}
+}
+
+// HTTPAddr is the JWKS HTTP listener's address, or "" when there is none.
+func (d *Daemon) HTTPAddr() string {
+	if d.httpLis == nil {
+		return ""
+	}
+	return d.httpLis.Addr().String()
+}
+
+// background runs the periodic jobs: key schedule and purge.
+func (d *Daemon) background(ctx context.Context, purgeEvery time.Duration) {
 	defer close(d.done)
+	keysDone := make(chan struct{})
+	go func() {
+		defer close(keysDone)
+		d.srv.RunKeyMaintenance(ctx)
+	}()
+	d.purgeLoop(ctx, purgeEvery)
+	<-keysDone
+}
+
+func (d *Daemon) purgeLoop(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = 10 * time.Minute
 	}
@@ -221,6 +282,11 @@ func (d *Daemon) Close(grace time.Duration) error {
 		d.public.Stop()
 		d.admin.Stop()
 		<-stopped
+	}
+	if d.http != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		d.http.Shutdown(shutdown)
 	}
 	os.Remove(d.sockets)
 	return d.store.Close()
