@@ -106,7 +106,9 @@ func run(args []string, e env) error {
 	if rest[0] == "totp" {
 		return totpCommand(rest[1], e)
 	}
-	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// "unix:" takes a relative or an absolute path ("unix://" would read a relative
+	// path's first element as an authority).
+	conn, err := grpc.NewClient("unix:"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
