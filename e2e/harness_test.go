@@ -61,14 +61,23 @@ func start(t *testing.T) *env {
 }
 
 // boot starts the daemon on the env's data directory.
-func (e *env) boot() {
+func (e *env) boot() { e.bootWith(nil) }
+
+// bootWith starts the daemon with options adjusted by tweak.
+func (e *env) bootWith(tweak func(*daemon.Options)) {
 	t := e.t
-	d, err := daemon.Start(daemon.Options{
+	opts := daemon.Options{
 		Listen:  "127.0.0.1:0",
 		DataDir: e.dataDir,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Server:  serverConfig(e.clock),
-	})
+	}
+	if e.clock != nil {
+		opts.Server = serverConfig(e.clock)
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	d, err := daemon.Start(opts)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
