@@ -201,7 +201,6 @@ func watchKeys(t *testing.T, e *env) *keyWatcher {
 	return w
 }
 
-
 func runCtxFor(t *testing.T, d time.Duration) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
