@@ -91,6 +91,11 @@ func (s *Server) ConfirmTotpEnrollment(ctx context.Context, req *stepupv1.Confir
 		if p == nil || now.Sub(p.CreatedAt) > pendingTOTPTTL {
 			return errNoPending
 		}
+		// Checked again here, not only in Begin: an enrollment begun before the user's
+		// first factor must not complete on the password alone after it.
+		if err := s.stepUpIfEnrolled(ctx, u); err != nil {
+			return err
+		}
 		step, ok := otp.Verify(p.Secret, req.GetCode(), now, u.TOTPLastStep, 1)
 		if !ok {
 			return errBadCode
@@ -197,12 +202,21 @@ func (s *Server) ChangePassword(ctx context.Context, req *stepupv1.ChangePasswor
 	if err := password.Validate(req.GetNewPassword()); err != nil {
 		return nil, invalidArg("new_password", passwordRule(err))
 	}
-	if len(req.GetCurrentPassword()) > maxPasswordLen {
-		return nil, errBadLogin
+	// The current-password check is a password oracle: it is throttled like Login.
+	keys := loginKeys(ctx, c.user.Username)
+	if err := s.throttled(keys...); err != nil {
+		return nil, err
 	}
-	ok, err := s.hasher.Verify(ctx, c.user.PasswordHash, req.GetCurrentPassword())
-	if err != nil || !ok {
-		return nil, s.toStatus(ctx, "change_password", orBadLogin(err))
+	ok, err := false, error(nil)
+	if len(req.GetCurrentPassword()) <= maxPasswordLen {
+		ok, err = s.hasher.Verify(ctx, c.user.PasswordHash, req.GetCurrentPassword())
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, "change_password", err)
+	}
+	if !ok {
+		s.failedLogin(keys)
+		return nil, errBadPassword
 	}
 	encoded, err := s.hasher.Hash(ctx, req.GetNewPassword())
 	if err != nil {
@@ -220,13 +234,6 @@ func (s *Server) ChangePassword(ctx context.Context, req *stepupv1.ChangePasswor
 	s.revocations.publish(batch)
 	s.log.InfoContext(ctx, "password changed", logUserID, c.user.ID)
 	return &stepupv1.ChangePasswordResponse{}, nil
-}
-
-func orBadLogin(err error) error {
-	if err == nil {
-		return errBadLogin
-	}
-	return err
 }
 
 // passwordRule explains a password policy failure without echoing the password.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/peer"
@@ -30,26 +29,36 @@ func (s *Server) Login(ctx context.Context, req *stepupv1.LoginRequest) (*stepup
 		req.GetPassword() == "" || len(req.GetPassword()) > maxPasswordLen {
 		return nil, errBadLogin
 	}
-	userKey := "u:" + strings.ToLower(req.GetUsername())
-	addrKey := "a:" + peerHost(ctx)
-	if err := s.throttled(userKey, addrKey); err != nil {
+	keys := loginKeys(ctx, req.GetUsername())
+	if err := s.throttled(keys...); err != nil {
 		return nil, err
 	}
 	user, err := s.checkPassword(ctx, req.GetUsername(), req.GetPassword())
 	if err != nil {
 		if errors.Is(err, errBadLogin) {
-			s.userThrottle.Failure(userKey)
-			s.addrThrottle.Failure(addrKey)
+			s.failedLogin(keys)
 			s.log.WarnContext(ctx, "login failed", logPeer, peerHost(ctx))
 		}
 		return nil, s.toStatus(ctx, "login", err)
 	}
-	s.userThrottle.Success(userKey)
+	s.userThrottle.Success(keys[0])
 	return s.startSession(ctx, user)
 }
 
-// throttled refuses a login while the username or the client address is in back-off.
-// Unknown usernames are throttled like known ones so the answer tells nothing.
+// loginKeys are the throttle keys of a password check: the username, folded as the
+// store compares usernames, and the client address.
+func loginKeys(ctx context.Context, username string) []string {
+	return []string{"u:" + store.FoldUsername(username), "a:" + peerHost(ctx)}
+}
+
+// failedLogin counts a wrong password against both keys.
+func (s *Server) failedLogin(keys []string) {
+	s.userThrottle.Failure(keys[0])
+	s.addrThrottle.Failure(keys[1])
+}
+
+// throttled refuses a password check while the username or the client address is in
+// back-off. Unknown usernames are throttled like known ones so the answer tells nothing.
 func (s *Server) throttled(keys ...string) error {
 	var wait time.Duration
 	limited := false

@@ -119,7 +119,7 @@ func (s *Server) liveness(tx *store.Tx, c *token.Claims, u *store.User) stepupv1
 		return stepupv1.ValidationReason_VALIDATION_REASON_REVOKED
 	}
 	sess, err := tx.Session(c.SessionID)
-	if err != nil || sess.UserID != u.ID || !sess.EndedAt.IsZero() {
+	if err != nil || sess.UserID != u.ID || sess.Ended(s.cfg.Now()) {
 		return stepupv1.ValidationReason_VALIDATION_REASON_REVOKED
 	}
 	if _, err := tx.RevokedToken(c.ID); !errors.Is(err, store.ErrNotFound) {

@@ -19,6 +19,8 @@ import (
 var (
 	// errBadLogin answers an unknown user, a wrong password and a disabled user alike.
 	errBadLogin = status.Error(codes.Unauthenticated, "invalid username or password")
+	// errBadPassword answers a wrong current password from an authenticated user.
+	errBadPassword = status.Error(codes.Unauthenticated, "current password is wrong")
 	// errBadToken answers a missing, malformed, expired or revoked bearer token.
 	errBadToken = status.Error(codes.Unauthenticated, "invalid or expired access token")
 	// errBadRefresh answers an unknown, expired, reused or ended refresh token.

@@ -193,6 +193,10 @@ func usernameKey(name string) []byte {
 	return []byte(b.String())
 }
 
+// FoldUsername returns the form under which the store compares usernames, for callers
+// that must key other state (such as a login throttle) the same way.
+func FoldUsername(name string) string { return string(usernameKey(name)) }
+
 // foldRune maps r to a fixed representative of its case-folding orbit.
 func foldRune(r rune) rune {
 	least := r
