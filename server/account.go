@@ -9,6 +9,7 @@ import (
 	"github.com/stepup/stepup/server/internal/otp"
 	"github.com/stepup/stepup/server/internal/password"
 	"github.com/stepup/stepup/store"
+	"github.com/stepup/stepup/token"
 )
 
 // pendingTOTPTTL is how long a TOTP secret from BeginTotpEnrollment can be confirmed.
@@ -46,7 +47,28 @@ func (s *Server) stepUpIfEnrolled(ctx context.Context, u *store.User) error {
 	if err != nil {
 		return err
 	}
+	return s.stepUpFor(c, u)
+}
+
+// stepUpFor requires a recent step-up to the strongest acr u's factors reach: aal2, or
+// "email-otp" when a verified email is u's only factor and EmailIsAAL2 is off.
+// Demanding aal2 of that user would refuse every change for good, including adding a
+// stronger factor, while what an attacker needs to pass is the same either way.
+func (s *Server) stepUpFor(c *caller, u *store.User) error {
+	if s.strongestACR(u) == token.ACREmailOTP {
+		return s.requireACR(c, token.ACREmailOTP)
+	}
 	return s.requireStepUp(c)
+}
+
+// strongestACR is the highest acr a step-up with one of u's factors gives.
+func (s *Server) strongestACR(u *store.User) string {
+	for _, f := range enrolledFactors(u) {
+		if stepUpACR(f) == token.ACR2 || s.cfg.EmailIsAAL2 {
+			return token.ACR2
+		}
+	}
+	return token.ACREmailOTP
 }
 
 // BeginTotpEnrollment creates a pending TOTP secret.
@@ -166,8 +188,11 @@ func factorList(u *store.User) []*stepupv1.EnrolledFactor {
 	return out
 }
 
-// RemoveFactor removes an enrolled factor. It always needs a fresh step-up.
+// RemoveFactor removes an enrolled factor. It always needs a fresh step-up. A removed
+// email address or phone number is told, so its owner notices a removal they did not
+// make.
 func (s *Server) RemoveFactor(ctx context.Context, req *stepupv1.RemoveFactorRequest) (*stepupv1.RemoveFactorResponse, error) {
+	var removed string
 	err := s.updateUser(ctx, "remove_factor", func(_ *store.Tx, u *store.User) error {
 		if !hasFactor(u, req.GetFactor()) {
 			return errNotEnrolled
@@ -180,11 +205,19 @@ func (s *Server) RemoveFactor(ctx context.Context, req *stepupv1.RemoveFactorReq
 			u.TOTP = nil // TOTPLastStep stays: a re-enrolled secret must not reuse a step
 		case stepupv1.Factor_FACTOR_RECOVERY_CODE:
 			u.RecoveryCodes = nil
+		case stepupv1.Factor_FACTOR_SMS:
+			removed, u.Phone = u.Phone.Address, nil
+		case stepupv1.Factor_FACTOR_EMAIL:
+			removed, u.Email = u.Email.Address, nil
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if ch, ok := s.channelFor(req.GetFactor()); ok {
+		c, _ := callerFrom(ctx)
+		s.notifyChanged(ctx, c.user.ID, ch, removed, "")
 	}
 	return &stepupv1.RemoveFactorResponse{}, nil
 }

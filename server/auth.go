@@ -305,7 +305,7 @@ func notFoundAs(err, answer error) error {
 // ValidateToken checks a token for a relying service. The verdict is in the response;
 // an RPC error means the request itself was bad or stepup could not answer.
 func (s *Server) ValidateToken(ctx context.Context, req *stepupv1.ValidateTokenRequest) (*stepupv1.ValidateTokenResponse, error) {
-	reqmt, err := requirementOf(req)
+	reqmt, err := s.requirementOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -328,13 +328,15 @@ func (s *Server) ValidateToken(ctx context.Context, req *stepupv1.ValidateTokenR
 	return resp, nil
 }
 
-func requirementOf(req *stepupv1.ValidateTokenRequest) (token.Requirement, error) {
-	var r token.Requirement
+// requirementOf reads what the relying service asks of the token. Whether an email
+// step-up counts as aal2 is stepup's policy, not the caller's.
+func (s *Server) requirementOf(req *stepupv1.ValidateTokenRequest) (token.Requirement, error) {
+	r := token.Requirement{EmailIsAAL2: s.cfg.EmailIsAAL2}
 	switch acr := req.GetRequiredAcr(); acr {
-	case "", token.ACR1, token.ACR2:
+	case "", token.ACR1, token.ACREmailOTP, token.ACR2:
 		r.ACR = acr
 	default:
-		return r, invalidArg("required_acr", `must be empty, "aal1" or "aal2"`)
+		return r, invalidArg("required_acr", `must be empty, "aal1", "email-otp" or "aal2"`)
 	}
 	if req.MaxAge != nil {
 		if err := req.MaxAge.CheckValid(); err != nil || req.MaxAge.AsDuration() <= 0 {

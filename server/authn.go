@@ -157,8 +157,12 @@ func reasonFor(err error) stepupv1.ValidationReason {
 
 // requireStepUp fails with the RFC 9470-style step-up error unless the caller has a
 // recent enough aal2 authentication.
-func (s *Server) requireStepUp(c *caller) error {
-	req := token.Requirement{ACR: token.ACR2, MaxAge: s.cfg.StepUpMaxAge}
+func (s *Server) requireStepUp(c *caller) error { return s.requireACR(c, token.ACR2) }
+
+// requireACR fails with the step-up error unless the caller authenticated at acr or
+// above within StepUpMaxAge, counting an email step-up as aal2 only if EmailIsAAL2.
+func (s *Server) requireACR(c *caller, acr string) error {
+	req := token.Requirement{ACR: acr, MaxAge: s.cfg.StepUpMaxAge, EmailIsAAL2: s.cfg.EmailIsAAL2}
 	if err := c.claims.Satisfies(req, s.cfg.Now()); err != nil {
 		return token.StepUpError(req)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/stepup/stepup/server/internal/contact"
 	"github.com/stepup/stepup/server/internal/password"
 	"github.com/stepup/stepup/server/internal/throttle"
 	"github.com/stepup/stepup/token"
@@ -61,6 +62,30 @@ type Config struct {
 	// SecondFactor governs failures counted per user across challenges and sessions.
 	SecondFactor LockoutConfig
 
+	// EmailSender and SMSSender deliver codes sent by email and by SMS. A nil sender
+	// turns its channel off: AddEmail or AddPhone, and challenges for that factor, then
+	// fail with FAILED_PRECONDITION.
+	EmailSender Sender
+	SMSSender   Sender
+	// CodeTTL is how long a code sent by SMS or email works. Default 5 minutes, at most
+	// 10 (NIST SP 800-63B section 5.1.3.2; Authelia uses 5).
+	CodeTTL time.Duration
+	// CodeDigits is the length of a code sent by SMS or email. Default 6, the NIST
+	// SP 800-63B minimum (20 bits); at most 10.
+	CodeDigits int
+	// DeliveryTimeout bounds one send to an email or SMS provider. Default 10 seconds.
+	// No store transaction is open while a send runs, so a slow provider delays only
+	// the call that sends.
+	DeliveryTimeout time.Duration
+	// SendLimits bounds how often codes are sent, so stepup cannot be used to flood a
+	// phone or a mailbox, or to run up an SMS bill.
+	SendLimits SendLimits
+	// EmailIsAAL2 lets a step-up by an email code (acr "email-otp") satisfy an aal2
+	// requirement. Default false: NIST SP 800-63B section 5.1.3.1 does not accept email
+	// as an out-of-band authenticator. ValidateToken and the account-change gates both
+	// apply it.
+	EmailIsAAL2 bool
+
 	// LoginThrottle governs failed logins per username and per client address.
 	LoginThrottle throttle.Config
 	// Password configures argon2id and the bound on concurrent hashing.
@@ -89,6 +114,28 @@ type LockoutConfig struct {
 	Limit int
 }
 
+// SendLimits bounds code deliveries. Every window of a list must admit a send for it to
+// happen; sends that were tried and failed count too. The history is kept in the
+// store, so a restart does not reset it.
+type SendLimits struct {
+	// Resend is the least time between two codes to one address while the earlier
+	// code is unanswered. Default 1 minute. A code answered correctly ends the wait,
+	// so a user who confirms an address can step up with it at once, while no one can
+	// make stepup send a number more than one unanswered code a minute.
+	Resend time.Duration
+	// PerUser counts sends to any address of one user, for any purpose. Default 3 a
+	// minute and 10 an hour: enough to add an email and a phone in one sitting, too
+	// few for one account to spray numbers.
+	PerUser []contact.Window
+	// PerDestination counts sends to one address, from any user, answered or not.
+	// Default 10 an hour, so no number or mailbox gets more than that from stepup,
+	// whoever asks.
+	//
+	// TODO: there is no service-wide budget: many accounts, each with its own numbers,
+	// can still send 10 an hour each, and the SMS bill grows with the number of accounts.
+	PerDestination []contact.Window
+}
+
 func (c *Config) setDefaults() {
 	setDefault(&c.Issuer, "stepup")
 	setDefault(&c.Audience, "stepup")
@@ -108,6 +155,16 @@ func (c *Config) setDefaults() {
 	setDefault(&c.SecondFactor.Base, time.Minute)
 	setDefault(&c.SecondFactor.Max, time.Hour)
 	setDefault(&c.SecondFactor.Limit, 30)
+	setDefault(&c.CodeTTL, 5*time.Minute)
+	setDefault(&c.CodeDigits, contact.MinDigits)
+	setDefault(&c.DeliveryTimeout, 10*time.Second)
+	if c.SendLimits.PerUser == nil {
+		c.SendLimits.PerUser = []contact.Window{{Period: time.Minute, Max: 3}, {Period: time.Hour, Max: 10}}
+	}
+	if c.SendLimits.PerDestination == nil {
+		c.SendLimits.PerDestination = []contact.Window{{Period: time.Hour, Max: 10}}
+	}
+	setDefault(&c.SendLimits.Resend, time.Minute)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -159,7 +216,41 @@ func (c *Config) validate() error {
 	if c.SecondFactor.Base <= 0 || c.SecondFactor.Max < c.SecondFactor.Base {
 		bad("second-factor back-off: base %v, max %v", c.SecondFactor.Base, c.SecondFactor.Max)
 	}
+	errs = append(errs, c.validateDelivery()...)
 	return errors.Join(errs...)
+}
+
+// validateDelivery checks the settings of codes sent by SMS and email.
+func (c *Config) validateDelivery() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.CodeTTL <= 0 || c.CodeTTL > 10*time.Minute {
+		bad("code TTL %v: want above 0 and at most 10m (NIST SP 800-63B)", c.CodeTTL)
+	}
+	if c.CodeDigits < contact.MinDigits || c.CodeDigits > contact.MaxDigits {
+		bad("code digits %d: want %d to %d", c.CodeDigits, contact.MinDigits, contact.MaxDigits)
+	}
+	if c.DeliveryTimeout <= 0 || c.DeliveryTimeout > time.Minute {
+		bad("delivery timeout %v: want above 0 and at most 1m", c.DeliveryTimeout)
+	}
+	if c.SendLimits.Resend < 0 || c.SendLimits.Resend > c.CodeTTL {
+		bad("resend interval %v: want between 0 and the code TTL %v", c.SendLimits.Resend, c.CodeTTL)
+	}
+	limits := []struct {
+		name    string
+		windows []contact.Window
+	}{{"per-user", c.SendLimits.PerUser}, {"per-destination", c.SendLimits.PerDestination}}
+	for _, l := range limits {
+		if len(l.windows) == 0 {
+			bad("%s send limits: want at least one window", l.name)
+		}
+		for _, w := range l.windows {
+			if w.Period <= 0 || w.Max < 1 {
+				bad("%s send limit %d per %v: want at least 1 per positive period", l.name, w.Max, w.Period)
+			}
+		}
+	}
+	return errs
 }
 
 // lockFor returns how long a user with n consecutive failures must wait before the next

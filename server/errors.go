@@ -33,6 +33,19 @@ var (
 	errNotEnrolled = status.Error(codes.FailedPrecondition, "factor not enrolled")
 	// errNoPending answers ConfirmTotpEnrollment without a BeginTotpEnrollment.
 	errNoPending = status.Error(codes.FailedPrecondition, "no TOTP enrollment in progress")
+	// errEmailOff and errSMSOff answer email and SMS requests when no sender is
+	// configured for that channel.
+	errEmailOff = status.Error(codes.FailedPrecondition, "email delivery is not configured")
+	errSMSOff   = status.Error(codes.FailedPrecondition, "SMS delivery is not configured")
+	// errNotSent answers when the provider refused, failed or timed out; the code that
+	// was not sent cannot be used.
+	errNotSent = status.Error(codes.Unavailable, "the code could not be sent, try again later")
+	// errNoPendingEmail and errNoPendingPhone answer a confirmation with no address
+	// waiting, or whose code expired, was used or burned.
+	errNoPendingEmail = status.Error(codes.FailedPrecondition, "no email address waiting for confirmation")
+	errNoPendingPhone = status.Error(codes.FailedPrecondition, "no phone number waiting for confirmation")
+	// errSameAddress answers adding the address that is already verified.
+	errSameAddress = status.Error(codes.AlreadyExists, "that address is already verified")
 	// errStorage answers a failed write (disk full, I/O error): the request changed nothing.
 	errStorage = status.Error(codes.Unavailable, "storage unavailable, try again later")
 	// errInternal answers anything unexpected; the cause goes to the log only.
@@ -105,6 +118,7 @@ const (
 	logFactor      = "factor"
 	logPeer        = "peer"
 	logReason      = "reason"
+	logChannel     = "channel"
 )
 
 // statusOf reports whether err is a gRPC status error.

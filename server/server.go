@@ -86,7 +86,11 @@ func (s *Server) Purge(ctx context.Context) (int, error) {
 	var n int
 	err := s.store.Update(func(tx *store.Tx) error {
 		var err error
-		n, err = tx.Purge(cutoff)
+		if n, err = tx.Purge(cutoff); err != nil {
+			return err
+		}
+		sends, err := tx.PurgeSendLogs(s.sendLogCutoff())
+		n += sends
 		return err
 	})
 	return n, err

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	stepupv1 "github.com/stepup/stepup/gen/stepup/v1"
+	"github.com/stepup/stepup/server/internal/contact"
 	"github.com/stepup/stepup/server/internal/otp"
 	"github.com/stepup/stepup/store"
 	"github.com/stepup/stepup/token"
@@ -26,6 +28,9 @@ func (s *Server) ChallengeSecondFactor(ctx context.Context, req *stepupv1.Challe
 	}
 	if err := s.lockedOut(c.user, now); err != nil {
 		return nil, err
+	}
+	if ch, ok := s.channelFor(factor); ok {
+		return s.challengeByMessage(ctx, c, ch, now)
 	}
 	id, err := s.newID("ch_")
 	if err != nil {
@@ -84,7 +89,7 @@ func (s *Server) VerifySecondFactor(ctx context.Context, req *stepupv1.VerifySec
 			logChallengeID, v.challengeID)
 		return nil, v.outcome
 	}
-	access, exp, err := s.issue(grant{user: v.user, session: v.session, acr: token.ACR2,
+	access, exp, err := s.issue(grant{user: v.user, session: v.session, acr: stepUpACR(v.factor),
 		amr: stepUpAMR(v.factor), authTime: v.now, ttl: s.cfg.StepUpTokenTTL})
 	if err != nil {
 		return nil, s.toStatus(ctx, "verify", err)
@@ -94,29 +99,59 @@ func (s *Server) VerifySecondFactor(ctx context.Context, req *stepupv1.VerifySec
 	return &stepupv1.VerifySecondFactorResponse{AccessToken: access, ExpiresAt: timestamppb.New(exp)}, nil
 }
 
-// stepUpAMR lists the methods behind an aal2 token: the password, the second factor, and
-// "mfa" (RFC 8176 section 2).
-func stepUpAMR(f stepupv1.Factor) []string {
-	second := token.AMROTP
-	if f == stepupv1.Factor_FACTOR_RECOVERY_CODE {
-		second = token.AMRRecoveryCode
+// stepUpACR is the acr a step-up with f reaches: "email-otp" for a code sent by email,
+// which NIST SP 800-63B does not accept as a second factor, and aal2 for the rest.
+func stepUpACR(f stepupv1.Factor) string {
+	if f == stepupv1.Factor_FACTOR_EMAIL {
+		return token.ACREmailOTP
 	}
-	return []string{token.AMRPassword, second, token.AMRMFA}
+	return token.ACR2
 }
 
-// verification is one VerifySecondFactor transaction. run may leave outcome set while
-// returning nil: a wrong code must still commit the attempt counters.
+// stepUpAMR lists the methods behind a stepped-up token: the password, the second
+// factor, and "mfa" (RFC 8176 section 2). Each value appears once, so one channel
+// never counts as two methods.
+func stepUpAMR(f stepupv1.Factor) []string {
+	second := token.AMROTP
+	switch f {
+	case stepupv1.Factor_FACTOR_RECOVERY_CODE:
+		second = token.AMRRecoveryCode
+	case stepupv1.Factor_FACTOR_SMS:
+		second = token.AMRSMS
+	case stepupv1.Factor_FACTOR_EMAIL:
+		second = token.AMREmail
+	}
+	amr := []string{token.AMRPassword}
+	for _, m := range []string{second, token.AMRMFA} {
+		if !slices.Contains(amr, m) {
+			amr = append(amr, m)
+		}
+	}
+	return amr
+}
+
+// verification is one VerifySecondFactor, ConfirmEmail or ConfirmPhone transaction.
+// run may leave outcome set while returning nil: a wrong code must still commit the
+// attempt counters.
 type verification struct {
 	s           *Server
 	caller      *caller
 	challengeID string
 	code        string
 	now         time.Time
+	// purpose is what the challenge must be for: "" for a step-up, or
+	// store.ChallengeConfirm for a new address. A code never serves the other purpose,
+	// so confirming an address cannot step a session up.
+	purpose string
 
 	outcome error
 	user    *store.User
 	session *store.Session
 	factor  stepupv1.Factor
+	key     []byte // the code key, for codes sent by SMS or email
+	// confirmed and replaced are set by a confirmation: the address now active, and
+	// the verified one it replaced, if any.
+	confirmed, replaced string
 }
 
 func (v *verification) run(tx *store.Tx) error {
@@ -127,7 +162,7 @@ func (v *verification) run(tx *store.Tx) error {
 	}
 	// Another user's or session's challenge gets the same answer as an unknown one.
 	if ch.UserID != v.caller.user.ID || ch.SessionID != v.caller.claims.SessionID ||
-		!ch.ConsumedAt.IsZero() || !v.now.Before(ch.ExpiresAt) {
+		ch.Purpose != v.purpose || !ch.ConsumedAt.IsZero() || !v.now.Before(ch.ExpiresAt) {
 		return v.answer(errNoChallenge)
 	}
 	if v.user, err = tx.User(ch.UserID); err != nil {
@@ -143,7 +178,16 @@ func (v *verification) run(tx *store.Tx) error {
 		return v.answer(err)
 	}
 	v.factor = stepupv1.Factor(ch.Factor)
-	if v.s.matchCode(v.user, v.factor, v.code, v.now) {
+	if _, sent := v.s.channelFor(v.factor); sent {
+		if v.key, err = tx.CodeKey(); err != nil {
+			return err
+		}
+	}
+	// A code sent to an address that has since been replaced or removed is dead.
+	if !v.addressCurrent(ch) {
+		return v.answer(errNoChallenge)
+	}
+	if v.matchCode(ch) {
 		return v.succeed(tx, ch)
 	}
 	return v.fail(tx, ch)
@@ -160,8 +204,17 @@ func (v *verification) answer(err error) error {
 
 func (v *verification) succeed(tx *store.Tx, ch *store.Challenge) error {
 	ch.ConsumedAt = v.now
-	v.user.SecondFactorFailures = 0
-	v.user.SecondFactorLockedUntil = time.Time{}
+	if err := answered(tx, ch); err != nil {
+		return err
+	}
+	if v.purpose == store.ChallengeConfirm {
+		// Proving a new address says nothing about the existing factors, so the
+		// failure count stays.
+		v.activate()
+	} else {
+		v.user.SecondFactorFailures = 0
+		v.user.SecondFactorLockedUntil = time.Time{}
+	}
 	if err := tx.PutChallenge(ch); err != nil {
 		return err
 	}
@@ -185,21 +238,26 @@ func (v *verification) fail(tx *store.Tx, ch *store.Challenge) error {
 	return tx.PutUser(v.user)
 }
 
-// matchCode checks a code for a factor and, on a match, marks it used on u: the TOTP
-// step is recorded so it is never accepted again, the recovery code is spent.
-func (s *Server) matchCode(u *store.User, f stepupv1.Factor, code string, now time.Time) bool {
-	switch f {
+// matchCode checks the code against the challenge's factor and, on a match, marks it
+// used: the TOTP step is recorded on the user so it is never accepted again, the
+// recovery code is spent, and a sent code is single use because its challenge is
+// consumed with the match.
+func (v *verification) matchCode(ch *store.Challenge) bool {
+	u := v.user
+	switch v.factor {
 	case stepupv1.Factor_FACTOR_TOTP:
 		if u.TOTP == nil {
 			return false
 		}
-		step, ok := otp.Verify(u.TOTP.Secret, code, now, u.TOTPLastStep, 1)
+		step, ok := otp.Verify(u.TOTP.Secret, v.code, v.now, u.TOTPLastStep, 1)
 		if ok {
 			u.TOTPLastStep = step
 		}
 		return ok
 	case stepupv1.Factor_FACTOR_RECOVERY_CODE:
-		return spendRecoveryCode(u.RecoveryCodes, code, now)
+		return spendRecoveryCode(u.RecoveryCodes, v.code, v.now)
+	case stepupv1.Factor_FACTOR_SMS, stepupv1.Factor_FACTOR_EMAIL:
+		return contact.MatchCode(v.key, ch.ID, v.code, ch.CodeHash)
 	default:
 		return false
 	}
@@ -237,15 +295,27 @@ func hasFactor(u *store.User, f stepupv1.Factor) bool {
 		return u.TOTP != nil
 	case stepupv1.Factor_FACTOR_RECOVERY_CODE:
 		return u.RecoveryCodes.Remaining() > 0
+	case stepupv1.Factor_FACTOR_SMS:
+		return u.Phone != nil
+	case stepupv1.Factor_FACTOR_EMAIL:
+		return u.Email != nil
 	default:
 		return false
 	}
 }
 
-// enrolledFactors lists what u can prove, for LoginResponse.
+// allFactors lists the factors in the order they are reported.
+var allFactors = []stepupv1.Factor{
+	stepupv1.Factor_FACTOR_TOTP, stepupv1.Factor_FACTOR_RECOVERY_CODE,
+	stepupv1.Factor_FACTOR_SMS, stepupv1.Factor_FACTOR_EMAIL,
+}
+
+// enrolledFactors lists what u can prove, for LoginResponse. A verified phone or email
+// counts even while its delivery is not configured: turning a sender off must not
+// lower the step-up an account needs for changes.
 func enrolledFactors(u *store.User) []stepupv1.Factor {
 	var out []stepupv1.Factor
-	for _, f := range []stepupv1.Factor{stepupv1.Factor_FACTOR_TOTP, stepupv1.Factor_FACTOR_RECOVERY_CODE} {
+	for _, f := range allFactors {
 		if hasFactor(u, f) {
 			out = append(out, f)
 		}

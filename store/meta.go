@@ -23,10 +23,11 @@ var (
 	bucketChallenges   = []byte("challenges")
 	bucketKeys         = []byte("keys")
 	bucketRevoked      = []byte("revoked_tokens")
+	bucketSendLog      = []byte("send_log")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
-		bucketRefresh, bucketChallenges, bucketKeys, bucketRevoked,
+		bucketRefresh, bucketChallenges, bucketKeys, bucketRevoked, bucketSendLog,
 	}
 )
 

@@ -25,6 +25,14 @@ type User struct {
 	// Recovery codes are stored as argon2id hashes under one salt per set.
 	RecoveryCodes *RecoveryCodeSet `json:"recovery_codes,omitempty"`
 
+	// Email and Phone are the verified addresses that receive one-time codes; nil when
+	// none is verified. PendingEmail and PendingPhone are addresses waiting for their
+	// confirmation code.
+	Email        *Contact `json:"email,omitempty"`
+	Phone        *Contact `json:"phone,omitempty"`
+	PendingEmail *Contact `json:"pending_email,omitempty"`
+	PendingPhone *Contact `json:"pending_phone,omitempty"`
+
 	// SecondFactorFailures counts consecutive failed second-factor attempts across all
 	// challenges and sessions; a success resets it.
 	SecondFactorFailures int `json:"second_factor_failures,omitempty"`
@@ -38,6 +46,23 @@ type TOTP struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	SealedSecret []byte `json:"sealed_secret"`
+}
+
+// Contact is an email address or an E.164 phone number that codes are sent to.
+//
+// TODO: Address is personal data stored in clear in the user record; sealing it like
+// the TOTP secret would keep it out of a copied database file.
+type Contact struct {
+	Address string `json:"address"`
+	// ChallengeID, on a pending address, is the challenge holding its confirmation code.
+	ChallengeID string    `json:"challenge_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// VerifiedAt is when the confirmation code was accepted; zero while pending.
+	VerifiedAt time.Time `json:"verified_at,omitzero"`
+	// StepUp, on a pending address, records that adding it needed a step-up. An
+	// address added while the user had no factor needs one at confirmation if a factor
+	// was enrolled in between.
+	StepUp bool `json:"step_up,omitempty"`
 }
 
 // RecoveryCodeSet is a set of single-use recovery codes.
@@ -110,6 +135,26 @@ type Challenge struct {
 	ConsumedAt time.Time `json:"consumed_at,omitzero"`
 	// CodeHash is the hash of a code sent out of band (SMS, email); empty for TOTP.
 	CodeHash []byte `json:"code_hash,omitempty"`
+	// Purpose is ChallengeConfirm for a code that confirms a new address; empty for a
+	// step-up. A code is only ever accepted for its own purpose.
+	Purpose string `json:"purpose,omitempty"`
+	// Destination is a keyed fingerprint of the address the code was sent to, so the
+	// code stops working if that address is replaced. Empty for TOTP.
+	Destination string `json:"destination,omitempty"`
+}
+
+// ChallengeConfirm is the Purpose of a challenge that confirms a new email address or
+// phone number.
+const ChallengeConfirm = "confirm"
+
+// SendLog is the recent delivery history of one rate-limit key (a user, or a
+// destination's fingerprint).
+type SendLog struct {
+	// Sent holds the times codes were sent, oldest first.
+	Sent []time.Time `json:"sent"`
+	// Open is the challenge id of the latest code sent to a destination, until that
+	// code is answered correctly; a new code while it is open is a resend.
+	Open string `json:"open,omitempty"`
 }
 
 // KeyState is where a signing key is in its life.

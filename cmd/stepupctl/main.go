@@ -178,10 +178,10 @@ func report(err error, e env, msg string) {
 	}
 }
 
-// plain turns a gRPC status into "code: message" for people.
+// plain turns a gRPC status into "Code: message" for people.
 func plain(err error) error {
 	if st, ok := status.FromError(err); ok && err != nil {
-		return fmt.Errorf("%s: %s", strings.ToLower(st.Code().String()), st.Message())
+		return fmt.Errorf("%s: %s", st.Code(), st.Message())
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -99,6 +100,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (daemo
 		{&opts.Server.ChallengeTTL, "challenge-ttl", "5m", "lifetime of a second-factor challenge"},
 		{&opts.Server.KeyRotationPeriod, "key-rotation", "720h", "how long a signing key signs before the next takes over; negative turns scheduled rotation off"},
 		{&opts.Server.JWKSCacheTTL, "jwks-cache-ttl", "5m", "max-age of the served JWK Set; a new key is published this long before it signs"},
+		{&opts.Server.CodeTTL, "code-ttl", "5m", "lifetime of a code sent by SMS or email; at most 10m"},
+		{&opts.Server.DeliveryTimeout, "delivery-timeout", "10s", "bound on one send to an email or SMS provider"},
 	}
 	var errs []error
 	for _, d := range durations {
@@ -109,6 +112,13 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (daemo
 		}
 		fs.DurationVar(d.field, d.name, def, d.help+" [$"+envName+"]")
 	}
+	emailIsAAL2, err := strconv.ParseBool(env("STEPUP_EMAIL_IS_AAL2", "false"))
+	if err != nil {
+		errs = append(errs, errors.New("$STEPUP_EMAIL_IS_AAL2: not true or false"))
+	}
+	fs.BoolVar(&opts.Server.EmailIsAAL2, "email-is-aal2", emailIsAAL2,
+		`let a step-up by email code (acr "email-otp") count as aal2; NIST SP 800-63B does not [$STEPUP_EMAIL_IS_AAL2]`)
+	sending := addDeliveryFlags(fs, env, &opts)
 	fs.TextVar(&level, "log-level", levelFrom(env("STEPUP_LOG_LEVEL", "info")),
 		"log level: debug, info, warn or error [$STEPUP_LOG_LEVEL]")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +128,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (daemo
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
 	opts.MasterKey = getenv("STEPUP_MASTER_KEY")
+	errs = append(errs, sending.apply(&opts, getenv)...)
 	return opts, level, errors.Join(errs...)
 }
 

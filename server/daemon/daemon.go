@@ -40,6 +40,13 @@ type Options struct {
 	MasterKeyFile string
 	// Server is the policy of the services.
 	Server server.Config
+	// Email and SMS choose how codes reach users; the zero values deliver nothing, and
+	// the email and SMS factors answer FAILED_PRECONDITION. See delivery.go.
+	Email EmailDelivery
+	SMS   SMSDelivery
+	// Templates, if set, is Go text/template source whose {{define}} blocks replace
+	// default message templates (delivery.TemplateNames lists them).
+	Templates string
 	// PurgeInterval is how often expired records are deleted. Default 10 minutes.
 	PurgeInterval time.Duration
 	// Logger receives the daemon's logs. Default slog.Default().
@@ -127,6 +134,9 @@ func masterKey(opts Options) ([]byte, error) {
 
 func start(opts Options, st *store.Store) (*Daemon, error) {
 	opts.Server.Logger = opts.Logger
+	if err := setSenders(&opts); err != nil {
+		return nil, err
+	}
 	srv, err := server.New(st, opts.Server)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ package stepupv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -528,11 +529,370 @@ func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
 	return file_stepup_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
+type AddEmailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An address such as "alice@example.com", without a display name.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEmailRequest) Reset() {
+	*x = AddEmailRequest{}
+	mi := &file_stepup_v1_account_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEmailRequest) ProtoMessage() {}
+
+func (x *AddEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEmailRequest.ProtoReflect.Descriptor instead.
+func (*AddEmailRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AddEmailRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type AddEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address the code went to, masked, such as "a***@example.com".
+	DestinationHint string `protobuf:"bytes,1,opt,name=destination_hint,json=destinationHint,proto3" json:"destination_hint,omitempty"`
+	// When the code stops working.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEmailResponse) Reset() {
+	*x = AddEmailResponse{}
+	mi := &file_stepup_v1_account_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEmailResponse) ProtoMessage() {}
+
+func (x *AddEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEmailResponse.ProtoReflect.Descriptor instead.
+func (*AddEmailResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AddEmailResponse) GetDestinationHint() string {
+	if x != nil {
+		return x.DestinationHint
+	}
+	return ""
+}
+
+func (x *AddEmailResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type ConfirmEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmEmailRequest) Reset() {
+	*x = ConfirmEmailRequest{}
+	mi := &file_stepup_v1_account_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmEmailRequest) ProtoMessage() {}
+
+func (x *ConfirmEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmEmailRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmEmailRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ConfirmEmailRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type ConfirmEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmEmailResponse) Reset() {
+	*x = ConfirmEmailResponse{}
+	mi := &file_stepup_v1_account_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmEmailResponse) ProtoMessage() {}
+
+func (x *ConfirmEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmEmailResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmEmailResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{15}
+}
+
+type AddPhoneRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An E.164 number: "+", the country code and the national number, digits only, such
+	// as "+14155552671".
+	PhoneNumber   string `protobuf:"bytes,1,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPhoneRequest) Reset() {
+	*x = AddPhoneRequest{}
+	mi := &file_stepup_v1_account_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPhoneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPhoneRequest) ProtoMessage() {}
+
+func (x *AddPhoneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPhoneRequest.ProtoReflect.Descriptor instead.
+func (*AddPhoneRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AddPhoneRequest) GetPhoneNumber() string {
+	if x != nil {
+		return x.PhoneNumber
+	}
+	return ""
+}
+
+type AddPhoneResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The number the code went to, masked, such as "+1 *** *** 71".
+	DestinationHint string `protobuf:"bytes,1,opt,name=destination_hint,json=destinationHint,proto3" json:"destination_hint,omitempty"`
+	// When the code stops working.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPhoneResponse) Reset() {
+	*x = AddPhoneResponse{}
+	mi := &file_stepup_v1_account_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPhoneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPhoneResponse) ProtoMessage() {}
+
+func (x *AddPhoneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPhoneResponse.ProtoReflect.Descriptor instead.
+func (*AddPhoneResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AddPhoneResponse) GetDestinationHint() string {
+	if x != nil {
+		return x.DestinationHint
+	}
+	return ""
+}
+
+func (x *AddPhoneResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type ConfirmPhoneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmPhoneRequest) Reset() {
+	*x = ConfirmPhoneRequest{}
+	mi := &file_stepup_v1_account_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmPhoneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmPhoneRequest) ProtoMessage() {}
+
+func (x *ConfirmPhoneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmPhoneRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmPhoneRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ConfirmPhoneRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type ConfirmPhoneResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmPhoneResponse) Reset() {
+	*x = ConfirmPhoneResponse{}
+	mi := &file_stepup_v1_account_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmPhoneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmPhoneResponse) ProtoMessage() {}
+
+func (x *ConfirmPhoneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_account_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmPhoneResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmPhoneResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_account_proto_rawDescGZIP(), []int{19}
+}
+
 var File_stepup_v1_account_proto protoreflect.FileDescriptor
 
 const file_stepup_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x17stepup/v1/account.proto\x12\tstepup.v1\x1a\x16stepup/v1/common.proto\"\x1c\n" +
+	"\x17stepup/v1/account.proto\x12\tstepup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16stepup/v1/common.proto\"\x1c\n" +
 	"\x1aBeginTotpEnrollmentRequest\"m\n" +
 	"\x1bBeginTotpEnrollmentResponse\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
@@ -554,14 +914,36 @@ const file_stepup_v1_account_proto_rawDesc = "" +
 	"\x15ChangePasswordRequest\x12)\n" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x18\n" +
-	"\x16ChangePasswordResponse2\xbe\x04\n" +
+	"\x16ChangePasswordResponse\"'\n" +
+	"\x0fAddEmailRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"x\n" +
+	"\x10AddEmailResponse\x12)\n" +
+	"\x10destination_hint\x18\x01 \x01(\tR\x0fdestinationHint\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\")\n" +
+	"\x13ConfirmEmailRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"\x16\n" +
+	"\x14ConfirmEmailResponse\"4\n" +
+	"\x0fAddPhoneRequest\x12!\n" +
+	"\fphone_number\x18\x01 \x01(\tR\vphoneNumber\"x\n" +
+	"\x10AddPhoneResponse\x12)\n" +
+	"\x10destination_hint\x18\x01 \x01(\tR\x0fdestinationHint\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\")\n" +
+	"\x13ConfirmPhoneRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"\x16\n" +
+	"\x14ConfirmPhoneResponse2\xea\x06\n" +
 	"\x0eAccountService\x12d\n" +
 	"\x13BeginTotpEnrollment\x12%.stepup.v1.BeginTotpEnrollmentRequest\x1a&.stepup.v1.BeginTotpEnrollmentResponse\x12j\n" +
 	"\x15ConfirmTotpEnrollment\x12'.stepup.v1.ConfirmTotpEnrollmentRequest\x1a(.stepup.v1.ConfirmTotpEnrollmentResponse\x12d\n" +
 	"\x13CreateRecoveryCodes\x12%.stepup.v1.CreateRecoveryCodesRequest\x1a&.stepup.v1.CreateRecoveryCodesResponse\x12L\n" +
 	"\vListFactors\x12\x1d.stepup.v1.ListFactorsRequest\x1a\x1e.stepup.v1.ListFactorsResponse\x12O\n" +
 	"\fRemoveFactor\x12\x1e.stepup.v1.RemoveFactorRequest\x1a\x1f.stepup.v1.RemoveFactorResponse\x12U\n" +
-	"\x0eChangePassword\x12 .stepup.v1.ChangePasswordRequest\x1a!.stepup.v1.ChangePasswordResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
+	"\x0eChangePassword\x12 .stepup.v1.ChangePasswordRequest\x1a!.stepup.v1.ChangePasswordResponse\x12C\n" +
+	"\bAddEmail\x12\x1a.stepup.v1.AddEmailRequest\x1a\x1b.stepup.v1.AddEmailResponse\x12O\n" +
+	"\fConfirmEmail\x12\x1e.stepup.v1.ConfirmEmailRequest\x1a\x1f.stepup.v1.ConfirmEmailResponse\x12C\n" +
+	"\bAddPhone\x12\x1a.stepup.v1.AddPhoneRequest\x1a\x1b.stepup.v1.AddPhoneResponse\x12O\n" +
+	"\fConfirmPhone\x12\x1e.stepup.v1.ConfirmPhoneRequest\x1a\x1f.stepup.v1.ConfirmPhoneResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
 
 var (
 	file_stepup_v1_account_proto_rawDescOnce sync.Once
@@ -575,7 +957,7 @@ func file_stepup_v1_account_proto_rawDescGZIP() []byte {
 	return file_stepup_v1_account_proto_rawDescData
 }
 
-var file_stepup_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_stepup_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_stepup_v1_account_proto_goTypes = []any{
 	(*BeginTotpEnrollmentRequest)(nil),    // 0: stepup.v1.BeginTotpEnrollmentRequest
 	(*BeginTotpEnrollmentResponse)(nil),   // 1: stepup.v1.BeginTotpEnrollmentResponse
@@ -589,29 +971,48 @@ var file_stepup_v1_account_proto_goTypes = []any{
 	(*RemoveFactorResponse)(nil),          // 9: stepup.v1.RemoveFactorResponse
 	(*ChangePasswordRequest)(nil),         // 10: stepup.v1.ChangePasswordRequest
 	(*ChangePasswordResponse)(nil),        // 11: stepup.v1.ChangePasswordResponse
-	(*EnrolledFactor)(nil),                // 12: stepup.v1.EnrolledFactor
-	(Factor)(0),                           // 13: stepup.v1.Factor
+	(*AddEmailRequest)(nil),               // 12: stepup.v1.AddEmailRequest
+	(*AddEmailResponse)(nil),              // 13: stepup.v1.AddEmailResponse
+	(*ConfirmEmailRequest)(nil),           // 14: stepup.v1.ConfirmEmailRequest
+	(*ConfirmEmailResponse)(nil),          // 15: stepup.v1.ConfirmEmailResponse
+	(*AddPhoneRequest)(nil),               // 16: stepup.v1.AddPhoneRequest
+	(*AddPhoneResponse)(nil),              // 17: stepup.v1.AddPhoneResponse
+	(*ConfirmPhoneRequest)(nil),           // 18: stepup.v1.ConfirmPhoneRequest
+	(*ConfirmPhoneResponse)(nil),          // 19: stepup.v1.ConfirmPhoneResponse
+	(*EnrolledFactor)(nil),                // 20: stepup.v1.EnrolledFactor
+	(Factor)(0),                           // 21: stepup.v1.Factor
+	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
 }
 var file_stepup_v1_account_proto_depIdxs = []int32{
-	12, // 0: stepup.v1.ListFactorsResponse.factors:type_name -> stepup.v1.EnrolledFactor
-	13, // 1: stepup.v1.RemoveFactorRequest.factor:type_name -> stepup.v1.Factor
-	0,  // 2: stepup.v1.AccountService.BeginTotpEnrollment:input_type -> stepup.v1.BeginTotpEnrollmentRequest
-	2,  // 3: stepup.v1.AccountService.ConfirmTotpEnrollment:input_type -> stepup.v1.ConfirmTotpEnrollmentRequest
-	4,  // 4: stepup.v1.AccountService.CreateRecoveryCodes:input_type -> stepup.v1.CreateRecoveryCodesRequest
-	6,  // 5: stepup.v1.AccountService.ListFactors:input_type -> stepup.v1.ListFactorsRequest
-	8,  // 6: stepup.v1.AccountService.RemoveFactor:input_type -> stepup.v1.RemoveFactorRequest
-	10, // 7: stepup.v1.AccountService.ChangePassword:input_type -> stepup.v1.ChangePasswordRequest
-	1,  // 8: stepup.v1.AccountService.BeginTotpEnrollment:output_type -> stepup.v1.BeginTotpEnrollmentResponse
-	3,  // 9: stepup.v1.AccountService.ConfirmTotpEnrollment:output_type -> stepup.v1.ConfirmTotpEnrollmentResponse
-	5,  // 10: stepup.v1.AccountService.CreateRecoveryCodes:output_type -> stepup.v1.CreateRecoveryCodesResponse
-	7,  // 11: stepup.v1.AccountService.ListFactors:output_type -> stepup.v1.ListFactorsResponse
-	9,  // 12: stepup.v1.AccountService.RemoveFactor:output_type -> stepup.v1.RemoveFactorResponse
-	11, // 13: stepup.v1.AccountService.ChangePassword:output_type -> stepup.v1.ChangePasswordResponse
-	8,  // [8:14] is the sub-list for method output_type
-	2,  // [2:8] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	20, // 0: stepup.v1.ListFactorsResponse.factors:type_name -> stepup.v1.EnrolledFactor
+	21, // 1: stepup.v1.RemoveFactorRequest.factor:type_name -> stepup.v1.Factor
+	22, // 2: stepup.v1.AddEmailResponse.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 3: stepup.v1.AddPhoneResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 4: stepup.v1.AccountService.BeginTotpEnrollment:input_type -> stepup.v1.BeginTotpEnrollmentRequest
+	2,  // 5: stepup.v1.AccountService.ConfirmTotpEnrollment:input_type -> stepup.v1.ConfirmTotpEnrollmentRequest
+	4,  // 6: stepup.v1.AccountService.CreateRecoveryCodes:input_type -> stepup.v1.CreateRecoveryCodesRequest
+	6,  // 7: stepup.v1.AccountService.ListFactors:input_type -> stepup.v1.ListFactorsRequest
+	8,  // 8: stepup.v1.AccountService.RemoveFactor:input_type -> stepup.v1.RemoveFactorRequest
+	10, // 9: stepup.v1.AccountService.ChangePassword:input_type -> stepup.v1.ChangePasswordRequest
+	12, // 10: stepup.v1.AccountService.AddEmail:input_type -> stepup.v1.AddEmailRequest
+	14, // 11: stepup.v1.AccountService.ConfirmEmail:input_type -> stepup.v1.ConfirmEmailRequest
+	16, // 12: stepup.v1.AccountService.AddPhone:input_type -> stepup.v1.AddPhoneRequest
+	18, // 13: stepup.v1.AccountService.ConfirmPhone:input_type -> stepup.v1.ConfirmPhoneRequest
+	1,  // 14: stepup.v1.AccountService.BeginTotpEnrollment:output_type -> stepup.v1.BeginTotpEnrollmentResponse
+	3,  // 15: stepup.v1.AccountService.ConfirmTotpEnrollment:output_type -> stepup.v1.ConfirmTotpEnrollmentResponse
+	5,  // 16: stepup.v1.AccountService.CreateRecoveryCodes:output_type -> stepup.v1.CreateRecoveryCodesResponse
+	7,  // 17: stepup.v1.AccountService.ListFactors:output_type -> stepup.v1.ListFactorsResponse
+	9,  // 18: stepup.v1.AccountService.RemoveFactor:output_type -> stepup.v1.RemoveFactorResponse
+	11, // 19: stepup.v1.AccountService.ChangePassword:output_type -> stepup.v1.ChangePasswordResponse
+	13, // 20: stepup.v1.AccountService.AddEmail:output_type -> stepup.v1.AddEmailResponse
+	15, // 21: stepup.v1.AccountService.ConfirmEmail:output_type -> stepup.v1.ConfirmEmailResponse
+	17, // 22: stepup.v1.AccountService.AddPhone:output_type -> stepup.v1.AddPhoneResponse
+	19, // 23: stepup.v1.AccountService.ConfirmPhone:output_type -> stepup.v1.ConfirmPhoneResponse
+	14, // [14:24] is the sub-list for method output_type
+	4,  // [4:14] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_stepup_v1_account_proto_init() }
@@ -626,7 +1027,7 @@ func file_stepup_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stepup_v1_account_proto_rawDesc), len(file_stepup_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,10 @@ const (
 	AccountService_ListFactors_FullMethodName           = "/stepup.v1.AccountService/ListFactors"
 	AccountService_RemoveFactor_FullMethodName          = "/stepup.v1.AccountService/RemoveFactor"
 	AccountService_ChangePassword_FullMethodName        = "/stepup.v1.AccountService/ChangePassword"
+	AccountService_AddEmail_FullMethodName              = "/stepup.v1.AccountService/AddEmail"
+	AccountService_ConfirmEmail_FullMethodName          = "/stepup.v1.AccountService/ConfirmEmail"
+	AccountService_AddPhone_FullMethodName              = "/stepup.v1.AccountService/AddPhone"
+	AccountService_ConfirmPhone_FullMethodName          = "/stepup.v1.AccountService/ConfirmPhone"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -49,6 +53,20 @@ type AccountServiceClient interface {
 	RemoveFactor(ctx context.Context, in *RemoveFactorRequest, opts ...grpc.CallOption) (*RemoveFactorResponse, error)
 	// ChangePassword replaces the password and ends every other session of the user.
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
+	// AddEmail sends a confirmation code to an email address; the address becomes the
+	// user's email factor, replacing any earlier one, only after ConfirmEmail. Fails with
+	// FAILED_PRECONDITION when the server has no email delivery configured.
+	AddEmail(ctx context.Context, in *AddEmailRequest, opts ...grpc.CallOption) (*AddEmailResponse, error)
+	// ConfirmEmail activates the address from AddEmail after a correct code. When it
+	// replaces an address, a notice goes to the old one.
+	ConfirmEmail(ctx context.Context, in *ConfirmEmailRequest, opts ...grpc.CallOption) (*ConfirmEmailResponse, error)
+	// AddPhone sends a confirmation code by SMS to an E.164 phone number; the number
+	// becomes the user's SMS factor, replacing any earlier one, only after ConfirmPhone.
+	// Fails with FAILED_PRECONDITION when the server has no SMS delivery configured.
+	AddPhone(ctx context.Context, in *AddPhoneRequest, opts ...grpc.CallOption) (*AddPhoneResponse, error)
+	// ConfirmPhone activates the number from AddPhone after a correct code. When it
+	// replaces a number, a notice goes to the old one.
+	ConfirmPhone(ctx context.Context, in *ConfirmPhoneRequest, opts ...grpc.CallOption) (*ConfirmPhoneResponse, error)
 }
 
 type accountServiceClient struct {
@@ -119,6 +137,46 @@ func (c *accountServiceClient) ChangePassword(ctx context.Context, in *ChangePas
 	return out, nil
 }
 
+func (c *accountServiceClient) AddEmail(ctx context.Context, in *AddEmailRequest, opts ...grpc.CallOption) (*AddEmailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddEmailResponse)
+	err := c.cc.Invoke(ctx, AccountService_AddEmail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) ConfirmEmail(ctx context.Context, in *ConfirmEmailRequest, opts ...grpc.CallOption) (*ConfirmEmailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmEmailResponse)
+	err := c.cc.Invoke(ctx, AccountService_ConfirmEmail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) AddPhone(ctx context.Context, in *AddPhoneRequest, opts ...grpc.CallOption) (*AddPhoneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddPhoneResponse)
+	err := c.cc.Invoke(ctx, AccountService_AddPhone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) ConfirmPhone(ctx context.Context, in *ConfirmPhoneRequest, opts ...grpc.CallOption) (*ConfirmPhoneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmPhoneResponse)
+	err := c.cc.Invoke(ctx, AccountService_ConfirmPhone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -141,6 +199,20 @@ type AccountServiceServer interface {
 	RemoveFactor(context.Context, *RemoveFactorRequest) (*RemoveFactorResponse, error)
 	// ChangePassword replaces the password and ends every other session of the user.
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
+	// AddEmail sends a confirmation code to an email address; the address becomes the
+	// user's email factor, replacing any earlier one, only after ConfirmEmail. Fails with
+	// FAILED_PRECONDITION when the server has no email delivery configured.
+	AddEmail(context.Context, *AddEmailRequest) (*AddEmailResponse, error)
+	// ConfirmEmail activates the address from AddEmail after a correct code. When it
+	// replaces an address, a notice goes to the old one.
+	ConfirmEmail(context.Context, *ConfirmEmailRequest) (*ConfirmEmailResponse, error)
+	// AddPhone sends a confirmation code by SMS to an E.164 phone number; the number
+	// becomes the user's SMS factor, replacing any earlier one, only after ConfirmPhone.
+	// Fails with FAILED_PRECONDITION when the server has no SMS delivery configured.
+	AddPhone(context.Context, *AddPhoneRequest) (*AddPhoneResponse, error)
+	// ConfirmPhone activates the number from AddPhone after a correct code. When it
+	// replaces a number, a notice goes to the old one.
+	ConfirmPhone(context.Context, *ConfirmPhoneRequest) (*ConfirmPhoneResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -168,6 +240,18 @@ func (UnimplementedAccountServiceServer) RemoveFactor(context.Context, *RemoveFa
 }
 func (UnimplementedAccountServiceServer) ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangePassword not implemented")
+}
+func (UnimplementedAccountServiceServer) AddEmail(context.Context, *AddEmailRequest) (*AddEmailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddEmail not implemented")
+}
+func (UnimplementedAccountServiceServer) ConfirmEmail(context.Context, *ConfirmEmailRequest) (*ConfirmEmailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmEmail not implemented")
+}
+func (UnimplementedAccountServiceServer) AddPhone(context.Context, *AddPhoneRequest) (*AddPhoneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddPhone not implemented")
+}
+func (UnimplementedAccountServiceServer) ConfirmPhone(context.Context, *ConfirmPhoneRequest) (*ConfirmPhoneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmPhone not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -298,6 +382,78 @@ func _AccountService_ChangePassword_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_AddEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).AddEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_AddEmail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).AddEmail(ctx, req.(*AddEmailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_ConfirmEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ConfirmEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ConfirmEmail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ConfirmEmail(ctx, req.(*ConfirmEmailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_AddPhone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPhoneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).AddPhone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_AddPhone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).AddPhone(ctx, req.(*AddPhoneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_ConfirmPhone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmPhoneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ConfirmPhone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ConfirmPhone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ConfirmPhone(ctx, req.(*ConfirmPhoneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -328,6 +484,22 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangePassword",
 			Handler:    _AccountService_ChangePassword_Handler,
+		},
+		{
+			MethodName: "AddEmail",
+			Handler:    _AccountService_AddEmail_Handler,
+		},
+		{
+			MethodName: "ConfirmEmail",
+			Handler:    _AccountService_ConfirmEmail_Handler,
+		},
+		{
+			MethodName: "AddPhone",
+			Handler:    _AccountService_AddPhone_Handler,
+		},
+		{
+			MethodName: "ConfirmPhone",
+			Handler:    _AccountService_ConfirmPhone_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
