@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -49,7 +50,9 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	out, err := ctl("", "user", "show", "--id", strings.TrimSpace(id))
-	if err != nil || !strings.Contains(out, `"username": "alice"`) || strings.Contains(out, "password") {
+	var shown map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown["username"] != "alice" ||
+		strings.Contains(out, "password") {
 		t.Fatalf("user show: %s %v", out, err)
 	}
 	if _, err := ctl("", "user", "show", "nobody"); err == nil || !strings.Contains(err.Error(), "NotFound") {
