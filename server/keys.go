@@ -61,6 +61,10 @@ func (k *keyring) watch() (*keySnapshot, <-chan struct{}) {
 
 // maintainKeys applies the key schedule once and reloads the keys if anything changed.
 func (s *Server) maintainKeys() error {
+	// One schedule change and its reload at a time, so a slower reload can never
+	// publish an older snapshot over a newer one.
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	var changed bool
 	err := s.store.Update(func(tx *store.Tx) error {
 		var err error
@@ -172,6 +176,8 @@ func byState(keys []*store.SigningKey, state store.KeyState) *store.SigningKey {
 // rotateNow schedules the next key to sign as soon as it has been published for a
 // cache period, and applies the schedule. It returns the next key and its start.
 func (s *Server) rotateNow() (*store.SigningKey, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	var next *store.SigningKey
 	err := s.store.Update(func(tx *store.Tx) error {
 		now := s.cfg.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/stepup/stepup/server/internal/password"
 	"github.com/stepup/stepup/server/internal/throttle"
@@ -25,6 +26,7 @@ type Server struct {
 	hasher   *password.Hasher
 	verifier *token.Verifier
 	keys     keyring
+	keyMu    sync.Mutex // serializes key schedule changes with their reload
 
 	revocations revocationHub
 
