@@ -36,6 +36,9 @@ var (
 	// ErrCannotStepUp means a step-up error asked for an acr that a second factor at
 	// stepup cannot reach, so prompting the user would not help.
 	ErrCannotStepUp = errors.New("client: required acr cannot be reached by step-up")
+	// ErrCallerNotAllowed means the token is good but the method's Callers refuse it:
+	// the wrong kind of token, or a calling service that is not on the list.
+	ErrCallerNotAllowed = errors.New("client: caller not allowed")
 )
 
 // The statuses the interceptors answer with. Their messages are fixed: they never say
@@ -44,6 +47,7 @@ var (
 	errUnauthenticated = status.Error(codes.Unauthenticated, "invalid or expired access token")
 	errUnavailable     = status.Error(codes.Unavailable, "authentication temporarily unavailable")
 	errPolicy          = status.Error(codes.Internal, "authorization policy misconfigured")
+	errCallerDenied    = status.Error(codes.PermissionDenied, "caller not allowed to call this method")
 )
 
 // statusFor is the one place where a failed authentication becomes a gRPC status. A
@@ -60,6 +64,8 @@ func statusFor(err error, rule Rule) error {
 		return errUnavailable
 	case errors.Is(err, ErrInvalidConfig):
 		return errPolicy
+	case errors.Is(err, ErrCallerNotAllowed):
+		return errCallerDenied
 	}
 	return errUnauthenticated
 }

@@ -30,6 +30,14 @@ type Policy struct {
 	Methods map[string]Rule
 	// Default applies to every other method.
 	Default Rule
+
+	// Callers says, per method, which kinds of token and which services a method
+	// accepts; a method not in it gets DefaultCallers. The zero Callers accepts user
+	// tokens from any caller, which is what every method accepted before service
+	// tokens existed: a service token is refused unless a method opts in.
+	Callers map[string]Callers
+	// DefaultCallers applies to every non-public method not in Callers.
+	DefaultCallers Callers
 }
 
 // Validate reports every problem with p: a name that is not a full method name, a
@@ -56,6 +64,7 @@ func (p Policy) Validate() error {
 	if p.Default.MaxAge < 0 {
 		bad = append(bad, "Default has a negative MaxAge")
 	}
+	bad = append(bad, p.callerProblems()...)
 	if len(bad) == 0 {
 		return nil
 	}
@@ -76,6 +85,8 @@ type compiledPolicy struct {
 	public  map[string]bool
 	methods map[string]Rule
 	def     Rule
+	callers map[string]callerSet
+	defCall callerSet
 }
 
 func (p Policy) compile() (*compiledPolicy, error) {
@@ -88,6 +99,10 @@ func (p Policy) compile() (*compiledPolicy, error) {
 	}
 	for m, r := range p.Methods {
 		cp.methods[m] = r
+	}
+	cp.callers, cp.defCall = map[string]callerSet{}, p.DefaultCallers.compile()
+	for m, c := range p.Callers {
+		cp.callers[m] = c.compile()
 	}
 	return cp, nil
 }
@@ -172,24 +187,29 @@ func (v *Verifier) AuthFunc(p Policy) auth.AuthFunc {
 		if public {
 			return ctx, nil
 		}
-		claims, err := v.checkCall(ctx, rule)
+		raw, claims, err := v.checkCall(ctx, rule)
+		if err == nil {
+			err = v.checkCaller(cp.callersOf(method), claims)
+		}
 		if err != nil {
 			v.logRejection(ctx, method, claims, err)
 			return nil, statusFor(err, rule)
 		}
+		ctx = context.WithValue(ctx, rawTokenKey{}, raw)
 		return context.WithValue(ctx, claimsKey{}, claims), nil
 	}
 }
 
 // checkCall authenticates the bearer token of an incoming call against rule. It reads
 // only the authorization values: metadata.FromIncomingContext would copy every header.
-func (v *Verifier) checkCall(ctx context.Context, rule Rule) (*token.Claims, error) {
+func (v *Verifier) checkCall(ctx context.Context, rule Rule) (string, *token.Claims, error) {
 	vals := metadata.ValueFromIncomingContext(ctx, authorization)
 	raw, err := token.BearerFromMD(metadata.MD{authorization: vals})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return v.authenticate(ctx, raw, rule)
+	claims, err := v.authenticate(ctx, raw, rule)
+	return raw, claims, err
 }
 
 // logRejection logs why a call was refused: at Warn for a bad credential, at Debug for
@@ -223,5 +243,6 @@ func ClaimsFromContext(ctx context.Context) (*token.Claims, bool) {
 	cp := *c
 	cp.Audience = slices.Clone(c.Audience)
 	cp.AMR = slices.Clone(c.AMR)
+	cp.Actor = slices.Clone(c.Actor)
 	return &cp, true
 }

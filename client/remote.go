@@ -20,7 +20,7 @@ func (v *Verifier) validateRemote(ctx context.Context, raw string, rule Rule,
 	if err := token.Prefilter(raw); err != nil {
 		return nil, err
 	}
-	req := &stepupv1.ValidateTokenRequest{Token: raw, RequiredAcr: rule.ACR}
+	req := &stepupv1.ValidateTokenRequest{Token: raw, RequiredAcr: rule.ACR, Audience: v.cfg.Audience}
 	if rule.MaxAge > 0 {
 		req.MaxAge = durationpb.New(rule.MaxAge)
 	}
@@ -59,6 +59,7 @@ func (v *Verifier) remoteVerdict(resp *stepupv1.ValidateTokenResponse) (*token.C
 	var c *token.Claims
 	if resp.GetClaims() != nil {
 		c = claimsOf(resp.GetClaims())
+		c.Actor = resp.GetActor()
 		if err := v.forUs(c); err != nil {
 			return nil, err
 		}

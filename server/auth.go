@@ -309,7 +309,11 @@ func (s *Server) ValidateToken(ctx context.Context, req *stepupv1.ValidateTokenR
 	if err != nil {
 		return nil, err
 	}
-	res := s.check(req.GetToken())
+	v, err := s.verifierFor(req.GetAudience())
+	if err != nil {
+		return nil, err
+	}
+	res := s.checkWith(v, req.GetToken())
 	if res.err != nil {
 		return nil, s.toStatus(ctx, "validate", res.err)
 	}
@@ -324,6 +328,7 @@ func (s *Server) ValidateToken(ctx context.Context, req *stepupv1.ValidateTokenR
 	}
 	if res.claims != nil {
 		resp.Claims = claimsProto(res.claims)
+		resp.Actor = res.claims.Actor
 	}
 	return resp, nil
 }
@@ -348,11 +353,15 @@ func (s *Server) requirementOf(req *stepupv1.ValidateTokenRequest) (token.Requir
 }
 
 func claimsProto(c *token.Claims) *stepupv1.Claims {
+	var authTime *timestamppb.Timestamp
+	if !c.AuthTime.IsZero() {
+		authTime = timestamppb.New(c.AuthTime)
+	}
 	return &stepupv1.Claims{
 		Subject:   c.Subject,
 		Acr:       c.ACR,
 		Amr:       c.AMR,
-		AuthTime:  timestamppb.New(c.AuthTime),
+		AuthTime:  authTime,
 		ExpiresAt: timestamppb.New(c.Expiry),
 		IssuedAt:  timestamppb.New(c.IssuedAt),
 		TokenId:   c.ID,

@@ -21,6 +21,7 @@ var publicMethods = map[string]bool{
 	stepupv1.AuthService_GetJwks_FullMethodName:                      true,
 	stepupv1.AuthService_WatchJwks_FullMethodName:                    true,
 	stepupv1.AuthService_WatchRevocations_FullMethodName:             true,
+	stepupv1.AuthService_IssueServiceToken_FullMethodName:            true,
 	"/grpc.health.v1.Health/Check":                                   true,
 	"/grpc.health.v1.Health/Watch":                                   true,
 	"/grpc.health.v1.Health/List":                                    true,
@@ -30,7 +31,8 @@ var publicMethods = map[string]bool{
 
 type callerKey struct{}
 
-// caller is the authenticated user of a request.
+// caller is the authenticated user of a request, or the service on a serviceMethods
+// call, where user is nil.
 type caller struct {
 	claims *token.Claims
 	user   *store.User
@@ -63,6 +65,9 @@ func (s *Server) authFunc(ctx context.Context) (context.Context, error) {
 			logTokenID, res.tokenID())
 		return nil, errBadToken
 	}
+	if err := tokenKindAllowed(method, res.claims); err != nil {
+		return nil, err
+	}
 	return context.WithValue(ctx, callerKey{}, &caller{claims: res.claims, user: res.user}), nil
 }
 
@@ -85,13 +90,22 @@ func (r *checkResult) tokenID() string {
 // check verifies a token's signature and claims (RFC 8725 rules in package token) and
 // then that its data still holds: the user exists and is enabled, the user's tokens
 // were not revoked after it was issued, and its session has not ended.
-func (s *Server) check(raw string) checkResult {
-	claims, err := s.verifier.Verify(raw)
+func (s *Server) check(raw string) checkResult { return s.checkWith(s.verifier, raw) }
+
+// checkWith is check with the verifier of a given audience. A service token is
+// checked against its service's registration instead of a user and session.
+func (s *Server) checkWith(v *token.Verifier, raw string) checkResult {
+	claims, err := v.Verify(raw)
 	if err != nil {
 		return checkResult{reason: reasonFor(err)}
 	}
 	res := checkResult{claims: claims, reason: stepupv1.ValidationReason_VALIDATION_REASON_OK}
 	res.err = s.store.View(func(tx *store.Tx) error {
+		if claims.IsService() {
+			var err error
+			res.reason, err = serviceLiveness(tx, claims)
+			return err
+		}
 		user, err := tx.User(claims.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			res.reason = stepupv1.ValidationReason_VALIDATION_REASON_UNKNOWN_USER
@@ -115,7 +129,7 @@ func (s *Server) liveness(tx *store.Tx, c *token.Claims, u *store.User) stepupv1
 	if u.Disabled {
 		return stepupv1.ValidationReason_VALIDATION_REASON_USER_DISABLED
 	}
-	if c.IssuedAt.Before(u.TokensNotBefore) {
+	if c.IssuedAt.Before(u.TokensNotBefore) || !actorsLive(tx, c) {
 		return stepupv1.ValidationReason_VALIDATION_REASON_REVOKED
 	}
 	sess, err := tx.Session(c.SessionID)

@@ -159,6 +159,9 @@ func (s *Server) revocationSnapshot() (*stepupv1.WatchRevocationsResponse, error
 		if err != nil {
 			return err
 		}
+		if err := removedServices(tx, b, now); err != nil {
+			return err
+		}
 		return tx.ForEachRevokedToken(func(r *store.RevokedToken) error {
 			if now.Before(r.RelevantUntil) {
 				b.token(r)

@@ -30,6 +30,9 @@ type Server struct {
 
 	revocations revocationHub
 
+	// audVerifiers caches one *token.Verifier per registered service audience.
+	audVerifiers sync.Map
+
 	// Failed logins are throttled per username and per client address, in memory: a
 	// restart forgets them, which costs an attacker a restart they cannot cause.
 	userThrottle *throttle.Limiter

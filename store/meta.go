@@ -24,10 +24,13 @@ var (
 	bucketKeys         = []byte("keys")
 	bucketRevoked      = []byte("revoked_tokens")
 	bucketSendLog      = []byte("send_log")
+	bucketServices     = []byte("services")
+	bucketServiceJTIs  = []byte("service_jtis")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
 		bucketRefresh, bucketChallenges, bucketKeys, bucketRevoked, bucketSendLog,
+		bucketServices, bucketServiceJTIs,
 	}
 )
 

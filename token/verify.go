@@ -240,7 +240,7 @@ func (v *Verifier) claims(tok *jwt.JSONWebToken) (*Claims, error) {
 		return nil, errClaims
 	}
 	if name := w.check(); name != "" {
-		return nil, fmt.Errorf("%w: claim %s is missing, empty or null", ErrMalformed, name)
+		return nil, fmt.Errorf("%w: claim %s is missing, empty, null or not allowed", ErrMalformed, name)
 	}
 	if err := v.validate(&w); err != nil {
 		return nil, err
@@ -267,7 +267,7 @@ func (v *Verifier) validate(w *wireClaims) error {
 	if w.IssuedAt.time().After(ahead) {
 		return errIat
 	}
-	if w.AuthTime.time().After(w.IssuedAt.time().Add(v.leeway)) {
+	if w.AuthTime != nil && w.AuthTime.time().After(w.IssuedAt.time().Add(v.leeway)) {
 		return errAuthTime
 	}
 	return nil

@@ -123,6 +123,8 @@ func run(args []string, e env) error {
 		return tokenCommand(ctx, admin, rest[1], rest[2:], e)
 	case "keys":
 		return plain(keysCommand(ctx, admin, rest[1], e))
+	case "service":
+		return serviceCommand(ctx, admin, rest[1], rest[2:], e)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", rest[0])

@@ -983,6 +983,440 @@ func (x *RotateSigningKeyResponse) GetActivateAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type AddServiceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Matches ^[a-z][a-z0-9-]{0,62}$.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional RFC 7517 JWK Set of public keys (EdDSA or ES256, each with kid and alg)
+	// that verify the service's client assertions.
+	Jwks string `protobuf:"bytes,2,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// Register no secret: the service authenticates with assertions only.
+	WithoutSecret bool `protobuf:"varint,3,opt,name=without_secret,json=withoutSecret,proto3" json:"without_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddServiceRequest) Reset() {
+	*x = AddServiceRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddServiceRequest) ProtoMessage() {}
+
+func (x *AddServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddServiceRequest.ProtoReflect.Descriptor instead.
+func (*AddServiceRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddServiceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddServiceRequest) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+func (x *AddServiceRequest) GetWithoutSecret() bool {
+	if x != nil {
+		return x.WithoutSecret
+	}
+	return false
+}
+
+type AddServiceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret, shown only here; stepup stores its SHA-256. Empty with without_secret.
+	Secret        string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddServiceResponse) Reset() {
+	*x = AddServiceResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddServiceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddServiceResponse) ProtoMessage() {}
+
+func (x *AddServiceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddServiceResponse.ProtoReflect.Descriptor instead.
+func (*AddServiceResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AddServiceResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListServicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListServicesRequest) Reset() {
+	*x = ListServicesRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListServicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListServicesRequest) ProtoMessage() {}
+
+func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
+func (*ListServicesRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+type Service struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	HasSecret bool                   `protobuf:"varint,3,opt,name=has_secret,json=hasSecret,proto3" json:"has_secret,omitempty"`
+	// The kids of the registered assertion keys.
+	KeyIds          []string               `protobuf:"bytes,4,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
+	SecretRotatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=secret_rotated_at,json=secretRotatedAt,proto3" json:"secret_rotated_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Service) Reset() {
+	*x = Service{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Service) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Service) ProtoMessage() {}
+
+func (x *Service) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Service.ProtoReflect.Descriptor instead.
+func (*Service) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Service) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Service) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Service) GetHasSecret() bool {
+	if x != nil {
+		return x.HasSecret
+	}
+	return false
+}
+
+func (x *Service) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
+func (x *Service) GetSecretRotatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SecretRotatedAt
+	}
+	return nil
+}
+
+type ListServicesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListServicesResponse) Reset() {
+	*x = ListServicesResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListServicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListServicesResponse) ProtoMessage() {}
+
+func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
+func (*ListServicesResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListServicesResponse) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+type RemoveServiceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServiceRequest) Reset() {
+	*x = RemoveServiceRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServiceRequest) ProtoMessage() {}
+
+func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
+func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RemoveServiceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveServiceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServiceResponse) Reset() {
+	*x = RemoveServiceResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServiceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServiceResponse) ProtoMessage() {}
+
+func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
+func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+type RotateServiceSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateServiceSecretRequest) Reset() {
+	*x = RotateServiceSecretRequest{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateServiceSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateServiceSecretRequest) ProtoMessage() {}
+
+func (x *RotateServiceSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateServiceSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateServiceSecretRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RotateServiceSecretRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RotateServiceSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateServiceSecretResponse) Reset() {
+	*x = RotateServiceSecretResponse{}
+	mi := &file_stepup_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateServiceSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateServiceSecretResponse) ProtoMessage() {}
+
+func (x *RotateServiceSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateServiceSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateServiceSecretResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RotateServiceSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
 var File_stepup_v1_admin_proto protoreflect.FileDescriptor
 
 const file_stepup_v1_admin_proto_rawDesc = "" +
@@ -1044,7 +1478,31 @@ const file_stepup_v1_admin_proto_rawDesc = "" +
 	"\x18RotateSigningKeyResponse\x12\x19\n" +
 	"\bnext_kid\x18\x01 \x01(\tR\anextKid\x12;\n" +
 	"\vactivate_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"activateAt2\x96\x05\n" +
+	"activateAt\"b\n" +
+	"\x11AddServiceRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04jwks\x18\x02 \x01(\tR\x04jwks\x12%\n" +
+	"\x0ewithout_secret\x18\x03 \x01(\bR\rwithoutSecret\",\n" +
+	"\x12AddServiceResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\"\x15\n" +
+	"\x13ListServicesRequest\"\xd8\x01\n" +
+	"\aService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"has_secret\x18\x03 \x01(\bR\thasSecret\x12\x17\n" +
+	"\akey_ids\x18\x04 \x03(\tR\x06keyIds\x12F\n" +
+	"\x11secret_rotated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0fsecretRotatedAt\"F\n" +
+	"\x14ListServicesResponse\x12.\n" +
+	"\bservices\x18\x01 \x03(\v2\x12.stepup.v1.ServiceR\bservices\"*\n" +
+	"\x14RemoveServiceRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
+	"\x15RemoveServiceResponse\"0\n" +
+	"\x1aRotateServiceSecretRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"5\n" +
+	"\x1bRotateServiceSecretResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret2\xec\a\n" +
 	"\fAdminService\x12I\n" +
 	"\n" +
 	"CreateUser\x12\x1c.stepup.v1.CreateUserRequest\x1a\x1d.stepup.v1.CreateUserResponse\x12L\n" +
@@ -1055,7 +1513,12 @@ const file_stepup_v1_admin_proto_rawDesc = "" +
 	"\aGetUser\x12\x19.stepup.v1.GetUserRequest\x1a\x1a.stepup.v1.GetUserResponse\x12L\n" +
 	"\vRevokeToken\x12\x1d.stepup.v1.RevokeTokenRequest\x1a\x1e.stepup.v1.RevokeTokenResponse\x12X\n" +
 	"\x0fListSigningKeys\x12!.stepup.v1.ListSigningKeysRequest\x1a\".stepup.v1.ListSigningKeysResponse\x12[\n" +
-	"\x10RotateSigningKey\x12\".stepup.v1.RotateSigningKeyRequest\x1a#.stepup.v1.RotateSigningKeyResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
+	"\x10RotateSigningKey\x12\".stepup.v1.RotateSigningKeyRequest\x1a#.stepup.v1.RotateSigningKeyResponse\x12I\n" +
+	"\n" +
+	"AddService\x12\x1c.stepup.v1.AddServiceRequest\x1a\x1d.stepup.v1.AddServiceResponse\x12O\n" +
+	"\fListServices\x12\x1e.stepup.v1.ListServicesRequest\x1a\x1f.stepup.v1.ListServicesResponse\x12R\n" +
+	"\rRemoveService\x12\x1f.stepup.v1.RemoveServiceRequest\x1a .stepup.v1.RemoveServiceResponse\x12d\n" +
+	"\x13RotateServiceSecret\x12%.stepup.v1.RotateServiceSecretRequest\x1a&.stepup.v1.RotateServiceSecretResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
 
 var (
 	file_stepup_v1_admin_proto_rawDescOnce sync.Once
@@ -1069,68 +1532,88 @@ func file_stepup_v1_admin_proto_rawDescGZIP() []byte {
 	return file_stepup_v1_admin_proto_rawDescData
 }
 
-var file_stepup_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_stepup_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_stepup_v1_admin_proto_goTypes = []any{
-	(*CreateUserRequest)(nil),        // 0: stepup.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),       // 1: stepup.v1.CreateUserResponse
-	(*UserRef)(nil),                  // 2: stepup.v1.UserRef
-	(*DisableUserRequest)(nil),       // 3: stepup.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),      // 4: stepup.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),        // 5: stepup.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),       // 6: stepup.v1.EnableUserResponse
-	(*RevokeUserTokensRequest)(nil),  // 7: stepup.v1.RevokeUserTokensRequest
-	(*RevokeUserTokensResponse)(nil), // 8: stepup.v1.RevokeUserTokensResponse
-	(*GetUserRequest)(nil),           // 9: stepup.v1.GetUserRequest
-	(*User)(nil),                     // 10: stepup.v1.User
-	(*GetUserResponse)(nil),          // 11: stepup.v1.GetUserResponse
-	(*RevokeTokenRequest)(nil),       // 12: stepup.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),      // 13: stepup.v1.RevokeTokenResponse
-	(*ListSigningKeysRequest)(nil),   // 14: stepup.v1.ListSigningKeysRequest
-	(*SigningKey)(nil),               // 15: stepup.v1.SigningKey
-	(*ListSigningKeysResponse)(nil),  // 16: stepup.v1.ListSigningKeysResponse
-	(*RotateSigningKeyRequest)(nil),  // 17: stepup.v1.RotateSigningKeyRequest
-	(*RotateSigningKeyResponse)(nil), // 18: stepup.v1.RotateSigningKeyResponse
-	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
-	(*EnrolledFactor)(nil),           // 20: stepup.v1.EnrolledFactor
+	(*CreateUserRequest)(nil),           // 0: stepup.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),          // 1: stepup.v1.CreateUserResponse
+	(*UserRef)(nil),                     // 2: stepup.v1.UserRef
+	(*DisableUserRequest)(nil),          // 3: stepup.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),         // 4: stepup.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),           // 5: stepup.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),          // 6: stepup.v1.EnableUserResponse
+	(*RevokeUserTokensRequest)(nil),     // 7: stepup.v1.RevokeUserTokensRequest
+	(*RevokeUserTokensResponse)(nil),    // 8: stepup.v1.RevokeUserTokensResponse
+	(*GetUserRequest)(nil),              // 9: stepup.v1.GetUserRequest
+	(*User)(nil),                        // 10: stepup.v1.User
+	(*GetUserResponse)(nil),             // 11: stepup.v1.GetUserResponse
+	(*RevokeTokenRequest)(nil),          // 12: stepup.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 13: stepup.v1.RevokeTokenResponse
+	(*ListSigningKeysRequest)(nil),      // 14: stepup.v1.ListSigningKeysRequest
+	(*SigningKey)(nil),                  // 15: stepup.v1.SigningKey
+	(*ListSigningKeysResponse)(nil),     // 16: stepup.v1.ListSigningKeysResponse
+	(*RotateSigningKeyRequest)(nil),     // 17: stepup.v1.RotateSigningKeyRequest
+	(*RotateSigningKeyResponse)(nil),    // 18: stepup.v1.RotateSigningKeyResponse
+	(*AddServiceRequest)(nil),           // 19: stepup.v1.AddServiceRequest
+	(*AddServiceResponse)(nil),          // 20: stepup.v1.AddServiceResponse
+	(*ListServicesRequest)(nil),         // 21: stepup.v1.ListServicesRequest
+	(*Service)(nil),                     // 22: stepup.v1.Service
+	(*ListServicesResponse)(nil),        // 23: stepup.v1.ListServicesResponse
+	(*RemoveServiceRequest)(nil),        // 24: stepup.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),       // 25: stepup.v1.RemoveServiceResponse
+	(*RotateServiceSecretRequest)(nil),  // 26: stepup.v1.RotateServiceSecretRequest
+	(*RotateServiceSecretResponse)(nil), // 27: stepup.v1.RotateServiceSecretResponse
+	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
+	(*EnrolledFactor)(nil),              // 29: stepup.v1.EnrolledFactor
 }
 var file_stepup_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: stepup.v1.DisableUserRequest.user:type_name -> stepup.v1.UserRef
 	2,  // 1: stepup.v1.EnableUserRequest.user:type_name -> stepup.v1.UserRef
 	2,  // 2: stepup.v1.RevokeUserTokensRequest.user:type_name -> stepup.v1.UserRef
-	19, // 3: stepup.v1.RevokeUserTokensResponse.not_before:type_name -> google.protobuf.Timestamp
+	28, // 3: stepup.v1.RevokeUserTokensResponse.not_before:type_name -> google.protobuf.Timestamp
 	2,  // 4: stepup.v1.GetUserRequest.user:type_name -> stepup.v1.UserRef
-	19, // 5: stepup.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	19, // 6: stepup.v1.User.tokens_not_before:type_name -> google.protobuf.Timestamp
-	20, // 7: stepup.v1.User.factors:type_name -> stepup.v1.EnrolledFactor
-	19, // 8: stepup.v1.User.second_factor_locked_until:type_name -> google.protobuf.Timestamp
+	28, // 5: stepup.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	28, // 6: stepup.v1.User.tokens_not_before:type_name -> google.protobuf.Timestamp
+	29, // 7: stepup.v1.User.factors:type_name -> stepup.v1.EnrolledFactor
+	28, // 8: stepup.v1.User.second_factor_locked_until:type_name -> google.protobuf.Timestamp
 	10, // 9: stepup.v1.GetUserResponse.user:type_name -> stepup.v1.User
-	19, // 10: stepup.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	19, // 11: stepup.v1.SigningKey.activate_at:type_name -> google.protobuf.Timestamp
-	19, // 12: stepup.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	19, // 13: stepup.v1.SigningKey.remove_at:type_name -> google.protobuf.Timestamp
+	28, // 10: stepup.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	28, // 11: stepup.v1.SigningKey.activate_at:type_name -> google.protobuf.Timestamp
+	28, // 12: stepup.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	28, // 13: stepup.v1.SigningKey.remove_at:type_name -> google.protobuf.Timestamp
 	15, // 14: stepup.v1.ListSigningKeysResponse.keys:type_name -> stepup.v1.SigningKey
-	19, // 15: stepup.v1.RotateSigningKeyResponse.activate_at:type_name -> google.protobuf.Timestamp
-	0,  // 16: stepup.v1.AdminService.CreateUser:input_type -> stepup.v1.CreateUserRequest
-	3,  // 17: stepup.v1.AdminService.DisableUser:input_type -> stepup.v1.DisableUserRequest
-	5,  // 18: stepup.v1.AdminService.EnableUser:input_type -> stepup.v1.EnableUserRequest
-	7,  // 19: stepup.v1.AdminService.RevokeUserTokens:input_type -> stepup.v1.RevokeUserTokensRequest
-	9,  // 20: stepup.v1.AdminService.GetUser:input_type -> stepup.v1.GetUserRequest
-	12, // 21: stepup.v1.AdminService.RevokeToken:input_type -> stepup.v1.RevokeTokenRequest
-	14, // 22: stepup.v1.AdminService.ListSigningKeys:input_type -> stepup.v1.ListSigningKeysRequest
-	17, // 23: stepup.v1.AdminService.RotateSigningKey:input_type -> stepup.v1.RotateSigningKeyRequest
-	1,  // 24: stepup.v1.AdminService.CreateUser:output_type -> stepup.v1.CreateUserResponse
-	4,  // 25: stepup.v1.AdminService.DisableUser:output_type -> stepup.v1.DisableUserResponse
-	6,  // 26: stepup.v1.AdminService.EnableUser:output_type -> stepup.v1.EnableUserResponse
-	8,  // 27: stepup.v1.AdminService.RevokeUserTokens:output_type -> stepup.v1.RevokeUserTokensResponse
-	11, // 28: stepup.v1.AdminService.GetUser:output_type -> stepup.v1.GetUserResponse
-	13, // 29: stepup.v1.AdminService.RevokeToken:output_type -> stepup.v1.RevokeTokenResponse
-	16, // 30: stepup.v1.AdminService.ListSigningKeys:output_type -> stepup.v1.ListSigningKeysResponse
-	18, // 31: stepup.v1.AdminService.RotateSigningKey:output_type -> stepup.v1.RotateSigningKeyResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	28, // 15: stepup.v1.RotateSigningKeyResponse.activate_at:type_name -> google.protobuf.Timestamp
+	28, // 16: stepup.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	28, // 17: stepup.v1.Service.secret_rotated_at:type_name -> google.protobuf.Timestamp
+	22, // 18: stepup.v1.ListServicesResponse.services:type_name -> stepup.v1.Service
+	0,  // 19: stepup.v1.AdminService.CreateUser:input_type -> stepup.v1.CreateUserRequest
+	3,  // 20: stepup.v1.AdminService.DisableUser:input_type -> stepup.v1.DisableUserRequest
+	5,  // 21: stepup.v1.AdminService.EnableUser:input_type -> stepup.v1.EnableUserRequest
+	7,  // 22: stepup.v1.AdminService.RevokeUserTokens:input_type -> stepup.v1.RevokeUserTokensRequest
+	9,  // 23: stepup.v1.AdminService.GetUser:input_type -> stepup.v1.GetUserRequest
+	12, // 24: stepup.v1.AdminService.RevokeToken:input_type -> stepup.v1.RevokeTokenRequest
+	14, // 25: stepup.v1.AdminService.ListSigningKeys:input_type -> stepup.v1.ListSigningKeysRequest
+	17, // 26: stepup.v1.AdminService.RotateSigningKey:input_type -> stepup.v1.RotateSigningKeyRequest
+	19, // 27: stepup.v1.AdminService.AddService:input_type -> stepup.v1.AddServiceRequest
+	21, // 28: stepup.v1.AdminService.ListServices:input_type -> stepup.v1.ListServicesRequest
+	24, // 29: stepup.v1.AdminService.RemoveService:input_type -> stepup.v1.RemoveServiceRequest
+	26, // 30: stepup.v1.AdminService.RotateServiceSecret:input_type -> stepup.v1.RotateServiceSecretRequest
+	1,  // 31: stepup.v1.AdminService.CreateUser:output_type -> stepup.v1.CreateUserResponse
+	4,  // 32: stepup.v1.AdminService.DisableUser:output_type -> stepup.v1.DisableUserResponse
+	6,  // 33: stepup.v1.AdminService.EnableUser:output_type -> stepup.v1.EnableUserResponse
+	8,  // 34: stepup.v1.AdminService.RevokeUserTokens:output_type -> stepup.v1.RevokeUserTokensResponse
+	11, // 35: stepup.v1.AdminService.GetUser:output_type -> stepup.v1.GetUserResponse
+	13, // 36: stepup.v1.AdminService.RevokeToken:output_type -> stepup.v1.RevokeTokenResponse
+	16, // 37: stepup.v1.AdminService.ListSigningKeys:output_type -> stepup.v1.ListSigningKeysResponse
+	18, // 38: stepup.v1.AdminService.RotateSigningKey:output_type -> stepup.v1.RotateSigningKeyResponse
+	20, // 39: stepup.v1.AdminService.AddService:output_type -> stepup.v1.AddServiceResponse
+	23, // 40: stepup.v1.AdminService.ListServices:output_type -> stepup.v1.ListServicesResponse
+	25, // 41: stepup.v1.AdminService.RemoveService:output_type -> stepup.v1.RemoveServiceResponse
+	27, // 42: stepup.v1.AdminService.RotateServiceSecret:output_type -> stepup.v1.RotateServiceSecretResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_stepup_v1_admin_proto_init() }
@@ -1149,7 +1632,7 @@ func file_stepup_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stepup_v1_admin_proto_rawDesc), len(file_stepup_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateUser_FullMethodName       = "/stepup.v1.AdminService/CreateUser"
-	AdminService_DisableUser_FullMethodName      = "/stepup.v1.AdminService/DisableUser"
-	AdminService_EnableUser_FullMethodName       = "/stepup.v1.AdminService/EnableUser"
-	AdminService_RevokeUserTokens_FullMethodName = "/stepup.v1.AdminService/RevokeUserTokens"
-	AdminService_GetUser_FullMethodName          = "/stepup.v1.AdminService/GetUser"
-	AdminService_RevokeToken_FullMethodName      = "/stepup.v1.AdminService/RevokeToken"
-	AdminService_ListSigningKeys_FullMethodName  = "/stepup.v1.AdminService/ListSigningKeys"
-	AdminService_RotateSigningKey_FullMethodName = "/stepup.v1.AdminService/RotateSigningKey"
+	AdminService_CreateUser_FullMethodName          = "/stepup.v1.AdminService/CreateUser"
+	AdminService_DisableUser_FullMethodName         = "/stepup.v1.AdminService/DisableUser"
+	AdminService_EnableUser_FullMethodName          = "/stepup.v1.AdminService/EnableUser"
+	AdminService_RevokeUserTokens_FullMethodName    = "/stepup.v1.AdminService/RevokeUserTokens"
+	AdminService_GetUser_FullMethodName             = "/stepup.v1.AdminService/GetUser"
+	AdminService_RevokeToken_FullMethodName         = "/stepup.v1.AdminService/RevokeToken"
+	AdminService_ListSigningKeys_FullMethodName     = "/stepup.v1.AdminService/ListSigningKeys"
+	AdminService_RotateSigningKey_FullMethodName    = "/stepup.v1.AdminService/RotateSigningKey"
+	AdminService_AddService_FullMethodName          = "/stepup.v1.AdminService/AddService"
+	AdminService_ListServices_FullMethodName        = "/stepup.v1.AdminService/ListServices"
+	AdminService_RemoveService_FullMethodName       = "/stepup.v1.AdminService/RemoveService"
+	AdminService_RotateServiceSecret_FullMethodName = "/stepup.v1.AdminService/RotateServiceSecret"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -54,6 +58,15 @@ type AdminServiceClient interface {
 	// cache period ago, or created now and activated once that period has passed) becomes
 	// current and the current key retires.
 	RotateSigningKey(ctx context.Context, in *RotateSigningKeyRequest, opts ...grpc.CallOption) (*RotateSigningKeyResponse, error)
+	// AddService registers a service that may get service tokens and exchange tokens.
+	AddService(ctx context.Context, in *AddServiceRequest, opts ...grpc.CallOption) (*AddServiceResponse, error)
+	// ListServices lists the registered services, without secrets.
+	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
+	// RemoveService unregisters a service: its service tokens, and tokens exchanged by
+	// it, stop validating.
+	RemoveService(ctx context.Context, in *RemoveServiceRequest, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
+	// RotateServiceSecret replaces a service's secret; the old one stops working at once.
+	RotateServiceSecret(ctx context.Context, in *RotateServiceSecretRequest, opts ...grpc.CallOption) (*RotateServiceSecretResponse, error)
 }
 
 type adminServiceClient struct {
@@ -144,6 +157,46 @@ func (c *adminServiceClient) RotateSigningKey(ctx context.Context, in *RotateSig
 	return out, nil
 }
 
+func (c *adminServiceClient) AddService(ctx context.Context, in *AddServiceRequest, opts ...grpc.CallOption) (*AddServiceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddServiceResponse)
+	err := c.cc.Invoke(ctx, AdminService_AddService_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListServicesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListServices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RemoveService(ctx context.Context, in *RemoveServiceRequest, opts ...grpc.CallOption) (*RemoveServiceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveServiceResponse)
+	err := c.cc.Invoke(ctx, AdminService_RemoveService_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RotateServiceSecret(ctx context.Context, in *RotateServiceSecretRequest, opts ...grpc.CallOption) (*RotateServiceSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateServiceSecretResponse)
+	err := c.cc.Invoke(ctx, AdminService_RotateServiceSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -169,6 +222,15 @@ type AdminServiceServer interface {
 	// cache period ago, or created now and activated once that period has passed) becomes
 	// current and the current key retires.
 	RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*RotateSigningKeyResponse, error)
+	// AddService registers a service that may get service tokens and exchange tokens.
+	AddService(context.Context, *AddServiceRequest) (*AddServiceResponse, error)
+	// ListServices lists the registered services, without secrets.
+	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
+	// RemoveService unregisters a service: its service tokens, and tokens exchanged by
+	// it, stop validating.
+	RemoveService(context.Context, *RemoveServiceRequest) (*RemoveServiceResponse, error)
+	// RotateServiceSecret replaces a service's secret; the old one stops working at once.
+	RotateServiceSecret(context.Context, *RotateServiceSecretRequest) (*RotateServiceSecretResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -202,6 +264,18 @@ func (UnimplementedAdminServiceServer) ListSigningKeys(context.Context, *ListSig
 }
 func (UnimplementedAdminServiceServer) RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*RotateSigningKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateSigningKey not implemented")
+}
+func (UnimplementedAdminServiceServer) AddService(context.Context, *AddServiceRequest) (*AddServiceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddService not implemented")
+}
+func (UnimplementedAdminServiceServer) ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListServices not implemented")
+}
+func (UnimplementedAdminServiceServer) RemoveService(context.Context, *RemoveServiceRequest) (*RemoveServiceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveService not implemented")
+}
+func (UnimplementedAdminServiceServer) RotateServiceSecret(context.Context, *RotateServiceSecretRequest) (*RotateServiceSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateServiceSecret not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -368,6 +442,78 @@ func _AdminService_RotateSigningKey_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_AddService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).AddService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_AddService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).AddService(ctx, req.(*AddServiceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListServicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListServices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListServices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListServices(ctx, req.(*ListServicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RemoveService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RemoveService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RemoveService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RemoveService(ctx, req.(*RemoveServiceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RotateServiceSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateServiceSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RotateServiceSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RotateServiceSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RotateServiceSecret(ctx, req.(*RotateServiceSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -406,6 +552,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateSigningKey",
 			Handler:    _AdminService_RotateSigningKey_Handler,
+		},
+		{
+			MethodName: "AddService",
+			Handler:    _AdminService_AddService_Handler,
+		},
+		{
+			MethodName: "ListServices",
+			Handler:    _AdminService_ListServices_Handler,
+		},
+		{
+			MethodName: "RemoveService",
+			Handler:    _AdminService_RemoveService_Handler,
+		},
+		{
+			MethodName: "RotateServiceSecret",
+			Handler:    _AdminService_RotateServiceSecret_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -456,7 +456,10 @@ type ValidateTokenRequest struct {
 	// If set, the token's acr must be at least this level ("aal1" or "aal2").
 	RequiredAcr string `protobuf:"bytes,2,opt,name=required_acr,json=requiredAcr,proto3" json:"required_acr,omitempty"`
 	// If set, auth_time must be no older than this.
-	MaxAge        *durationpb.Duration `protobuf:"bytes,3,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	MaxAge *durationpb.Duration `protobuf:"bytes,3,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// The aud the token must name: stepup's own audience (the default) or the name of
+	// a registered service, so a service can validate tokens minted for it.
+	Audience      string `protobuf:"bytes,4,opt,name=audience,proto3" json:"audience,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,12 +515,22 @@ func (x *ValidateTokenRequest) GetMaxAge() *durationpb.Duration {
 	return nil
 }
 
+func (x *ValidateTokenRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
 type ValidateTokenResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Valid  bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
 	Reason ValidationReason       `protobuf:"varint,2,opt,name=reason,proto3,enum=stepup.v1.ValidationReason" json:"reason,omitempty"`
 	// Set when the signature verified, even if a later check failed.
-	Claims        *Claims `protobuf:"bytes,3,opt,name=claims,proto3" json:"claims,omitempty"`
+	Claims *Claims `protobuf:"bytes,3,opt,name=claims,proto3" json:"claims,omitempty"`
+	// The act chain of an exchanged token (RFC 8693 section 4.1), outermost (most
+	// recent actor) first; empty for a token that was not exchanged.
+	Actor         []string `protobuf:"bytes,4,rep,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +582,13 @@ func (x *ValidateTokenResponse) GetReason() ValidationReason {
 func (x *ValidateTokenResponse) GetClaims() *Claims {
 	if x != nil {
 		return x.Claims
+	}
+	return nil
+}
+
+func (x *ValidateTokenResponse) GetActor() []string {
+	if x != nil {
+		return x.Actor
 	}
 	return nil
 }
@@ -1340,6 +1360,279 @@ func (x *UserRevocation) GetTokensNotBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+type IssueServiceTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered service name. Required with client_secret; with client_assertion
+	// it may be empty, and otherwise must equal the assertion's iss.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Types that are valid to be assigned to Credential:
+	//
+	//	*IssueServiceTokenRequest_ClientSecret
+	//	*IssueServiceTokenRequest_ClientAssertion
+	Credential isIssueServiceTokenRequest_Credential `protobuf_oneof:"credential"`
+	// The aud of the token: a registered service name, or empty for stepup's own
+	// audience.
+	Audience      string `protobuf:"bytes,4,opt,name=audience,proto3" json:"audience,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueServiceTokenRequest) Reset() {
+	*x = IssueServiceTokenRequest{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueServiceTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueServiceTokenRequest) ProtoMessage() {}
+
+func (x *IssueServiceTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueServiceTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueServiceTokenRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *IssueServiceTokenRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenRequest) GetCredential() isIssueServiceTokenRequest_Credential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+func (x *IssueServiceTokenRequest) GetClientSecret() string {
+	if x != nil {
+		if x, ok := x.Credential.(*IssueServiceTokenRequest_ClientSecret); ok {
+			return x.ClientSecret
+		}
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenRequest) GetClientAssertion() string {
+	if x != nil {
+		if x, ok := x.Credential.(*IssueServiceTokenRequest_ClientAssertion); ok {
+			return x.ClientAssertion
+		}
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+type isIssueServiceTokenRequest_Credential interface {
+	isIssueServiceTokenRequest_Credential()
+}
+
+type IssueServiceTokenRequest_ClientSecret struct {
+	// The service's secret, as shown once by AddService or RotateServiceSecret.
+	ClientSecret string `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3,oneof"`
+}
+
+type IssueServiceTokenRequest_ClientAssertion struct {
+	// A JWT signed with one of the service's registered keys (RFC 7523 section 3):
+	// iss = sub = the service name, aud = stepup's issuer, exp at most 5 minutes
+	// ahead, and a jti never used before.
+	ClientAssertion string `protobuf:"bytes,3,opt,name=client_assertion,json=clientAssertion,proto3,oneof"`
+}
+
+func (*IssueServiceTokenRequest_ClientSecret) isIssueServiceTokenRequest_Credential() {}
+
+func (*IssueServiceTokenRequest_ClientAssertion) isIssueServiceTokenRequest_Credential() {}
+
+type IssueServiceTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken   string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueServiceTokenResponse) Reset() {
+	*x = IssueServiceTokenResponse{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueServiceTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueServiceTokenResponse) ProtoMessage() {}
+
+func (x *IssueServiceTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueServiceTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueServiceTokenResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *IssueServiceTokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type ExchangeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user token the calling service received; its aud must name the caller.
+	SubjectToken string `protobuf:"bytes,1,opt,name=subject_token,json=subjectToken,proto3" json:"subject_token,omitempty"`
+	// The service the new token is for: a registered service name.
+	Audience      string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeTokenRequest) Reset() {
+	*x = ExchangeTokenRequest{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeTokenRequest) ProtoMessage() {}
+
+func (x *ExchangeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeTokenRequest.ProtoReflect.Descriptor instead.
+func (*ExchangeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ExchangeTokenRequest) GetSubjectToken() string {
+	if x != nil {
+		return x.SubjectToken
+	}
+	return ""
+}
+
+func (x *ExchangeTokenRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+type ExchangeTokenResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Always "urn:ietf:params:oauth:token-type:access_token" (RFC 8693 section 3).
+	IssuedTokenType string `protobuf:"bytes,3,opt,name=issued_token_type,json=issuedTokenType,proto3" json:"issued_token_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ExchangeTokenResponse) Reset() {
+	*x = ExchangeTokenResponse{}
+	mi := &file_stepup_v1_auth_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeTokenResponse) ProtoMessage() {}
+
+func (x *ExchangeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stepup_v1_auth_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeTokenResponse.ProtoReflect.Descriptor instead.
+func (*ExchangeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_stepup_v1_auth_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ExchangeTokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ExchangeTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ExchangeTokenResponse) GetIssuedTokenType() string {
+	if x != nil {
+		return x.IssuedTokenType
+	}
+	return ""
+}
+
 var File_stepup_v1_auth_proto protoreflect.FileDescriptor
 
 const file_stepup_v1_auth_proto_rawDesc = "" +
@@ -1368,15 +1661,17 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\x1aVerifySecondFactorResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x83\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x9f\x01\n" +
 	"\x14ValidateTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
 	"\frequired_acr\x18\x02 \x01(\tR\vrequiredAcr\x122\n" +
-	"\amax_age\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06maxAge\"\x8d\x01\n" +
+	"\amax_age\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06maxAge\x12\x1a\n" +
+	"\baudience\x18\x04 \x01(\tR\baudience\"\xa3\x01\n" +
 	"\x15ValidateTokenResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x123\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x1b.stepup.v1.ValidationReasonR\x06reason\x12)\n" +
-	"\x06claims\x18\x03 \x01(\v2\x11.stepup.v1.ClaimsR\x06claims\"\x0f\n" +
+	"\x06claims\x18\x03 \x01(\v2\x11.stepup.v1.ClaimsR\x06claims\x12\x14\n" +
+	"\x05actor\x18\x04 \x03(\tR\x05actor\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
 	"\x0eLogoutResponse\":\n" +
 	"\x13RefreshTokenRequest\x12#\n" +
@@ -1420,7 +1715,26 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\x0eUserRevocation\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12F\n" +
-	"\x11tokens_not_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ftokensNotBefore*\x9c\x04\n" +
+	"\x11tokens_not_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ftokensNotBefore\"\xb2\x01\n" +
+	"\x18IssueServiceTokenRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12%\n" +
+	"\rclient_secret\x18\x02 \x01(\tH\x00R\fclientSecret\x12+\n" +
+	"\x10client_assertion\x18\x03 \x01(\tH\x00R\x0fclientAssertion\x12\x1a\n" +
+	"\baudience\x18\x04 \x01(\tR\baudienceB\f\n" +
+	"\n" +
+	"credential\"y\n" +
+	"\x19IssueServiceTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"W\n" +
+	"\x14ExchangeTokenRequest\x12#\n" +
+	"\rsubject_token\x18\x01 \x01(\tR\fsubjectToken\x12\x1a\n" +
+	"\baudience\x18\x02 \x01(\tR\baudience\"\xa1\x01\n" +
+	"\x15ExchangeTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12*\n" +
+	"\x11issued_token_type\x18\x03 \x01(\tR\x0fissuedTokenType*\x9c\x04\n" +
 	"\x10ValidationReason\x12!\n" +
 	"\x1dVALIDATION_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14VALIDATION_REASON_OK\x10\x01\x12\x1f\n" +
@@ -1437,7 +1751,7 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\"VALIDATION_REASON_INSUFFICIENT_ACR\x10\v\x12\"\n" +
 	"\x1eVALIDATION_REASON_AUTH_TOO_OLD\x10\f\x12!\n" +
 	"\x1dVALIDATION_REASON_UNKNOWN_KEY\x10\r\x12 \n" +
-	"\x1cVALIDATION_REASON_WRONG_TYPE\x10\x0e2\xe7\x05\n" +
+	"\x1cVALIDATION_REASON_WRONG_TYPE\x10\x0e2\x9b\a\n" +
 	"\vAuthService\x12:\n" +
 	"\x05Login\x12\x17.stepup.v1.LoginRequest\x1a\x18.stepup.v1.LoginResponse\x12j\n" +
 	"\x15ChallengeSecondFactor\x12'.stepup.v1.ChallengeSecondFactorRequest\x1a(.stepup.v1.ChallengeSecondFactorResponse\x12a\n" +
@@ -1447,7 +1761,9 @@ const file_stepup_v1_auth_proto_rawDesc = "" +
 	"\fRefreshToken\x12\x1e.stepup.v1.RefreshTokenRequest\x1a\x1f.stepup.v1.RefreshTokenResponse\x12@\n" +
 	"\aGetJwks\x12\x19.stepup.v1.GetJwksRequest\x1a\x1a.stepup.v1.GetJwksResponse\x12H\n" +
 	"\tWatchJwks\x12\x1b.stepup.v1.WatchJwksRequest\x1a\x1c.stepup.v1.WatchJwksResponse0\x01\x12]\n" +
-	"\x10WatchRevocations\x12\".stepup.v1.WatchRevocationsRequest\x1a#.stepup.v1.WatchRevocationsResponse0\x01B1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
+	"\x10WatchRevocations\x12\".stepup.v1.WatchRevocationsRequest\x1a#.stepup.v1.WatchRevocationsResponse0\x01\x12^\n" +
+	"\x11IssueServiceToken\x12#.stepup.v1.IssueServiceTokenRequest\x1a$.stepup.v1.IssueServiceTokenResponse\x12R\n" +
+	"\rExchangeToken\x12\x1f.stepup.v1.ExchangeTokenRequest\x1a .stepup.v1.ExchangeTokenResponseB1Z/github.com/stepup/stepup/gen/stepup/v1;stepupv1b\x06proto3"
 
 var (
 	file_stepup_v1_auth_proto_rawDescOnce sync.Once
@@ -1462,7 +1778,7 @@ func file_stepup_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_stepup_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_stepup_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_stepup_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_stepup_v1_auth_proto_goTypes = []any{
 	(ValidationReason)(0),                 // 0: stepup.v1.ValidationReason
 	(*LoginRequest)(nil),                  // 1: stepup.v1.LoginRequest
@@ -1488,55 +1804,65 @@ var file_stepup_v1_auth_proto_goTypes = []any{
 	(*EndedSession)(nil),                  // 21: stepup.v1.EndedSession
 	(*RevokedToken)(nil),                  // 22: stepup.v1.RevokedToken
 	(*UserRevocation)(nil),                // 23: stepup.v1.UserRevocation
-	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
-	(Factor)(0),                           // 25: stepup.v1.Factor
-	(*durationpb.Duration)(nil),           // 26: google.protobuf.Duration
-	(*Claims)(nil),                        // 27: stepup.v1.Claims
+	(*IssueServiceTokenRequest)(nil),      // 24: stepup.v1.IssueServiceTokenRequest
+	(*IssueServiceTokenResponse)(nil),     // 25: stepup.v1.IssueServiceTokenResponse
+	(*ExchangeTokenRequest)(nil),          // 26: stepup.v1.ExchangeTokenRequest
+	(*ExchangeTokenResponse)(nil),         // 27: stepup.v1.ExchangeTokenResponse
+	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
+	(Factor)(0),                           // 29: stepup.v1.Factor
+	(*durationpb.Duration)(nil),           // 30: google.protobuf.Duration
+	(*Claims)(nil),                        // 31: stepup.v1.Claims
 }
 var file_stepup_v1_auth_proto_depIdxs = []int32{
-	24, // 0: stepup.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 1: stepup.v1.LoginResponse.factors:type_name -> stepup.v1.Factor
-	24, // 2: stepup.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	25, // 3: stepup.v1.ChallengeSecondFactorRequest.factor:type_name -> stepup.v1.Factor
-	24, // 4: stepup.v1.ChallengeSecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 5: stepup.v1.VerifySecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 6: stepup.v1.ValidateTokenRequest.max_age:type_name -> google.protobuf.Duration
+	28, // 0: stepup.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 1: stepup.v1.LoginResponse.factors:type_name -> stepup.v1.Factor
+	28, // 2: stepup.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 3: stepup.v1.ChallengeSecondFactorRequest.factor:type_name -> stepup.v1.Factor
+	28, // 4: stepup.v1.ChallengeSecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 5: stepup.v1.VerifySecondFactorResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 6: stepup.v1.ValidateTokenRequest.max_age:type_name -> google.protobuf.Duration
 	0,  // 7: stepup.v1.ValidateTokenResponse.reason:type_name -> stepup.v1.ValidationReason
-	27, // 8: stepup.v1.ValidateTokenResponse.claims:type_name -> stepup.v1.Claims
-	24, // 9: stepup.v1.RefreshTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 10: stepup.v1.RefreshTokenResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	31, // 8: stepup.v1.ValidateTokenResponse.claims:type_name -> stepup.v1.Claims
+	28, // 9: stepup.v1.RefreshTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 10: stepup.v1.RefreshTokenResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
 	17, // 11: stepup.v1.GetJwksResponse.jwks:type_name -> stepup.v1.JwkSet
 	17, // 12: stepup.v1.WatchJwksResponse.jwks:type_name -> stepup.v1.JwkSet
 	18, // 13: stepup.v1.JwkSet.keys:type_name -> stepup.v1.Jwk
 	21, // 14: stepup.v1.WatchRevocationsResponse.ended_sessions:type_name -> stepup.v1.EndedSession
 	22, // 15: stepup.v1.WatchRevocationsResponse.revoked_tokens:type_name -> stepup.v1.RevokedToken
 	23, // 16: stepup.v1.WatchRevocationsResponse.users:type_name -> stepup.v1.UserRevocation
-	24, // 17: stepup.v1.EndedSession.relevant_until:type_name -> google.protobuf.Timestamp
-	24, // 18: stepup.v1.RevokedToken.relevant_until:type_name -> google.protobuf.Timestamp
-	24, // 19: stepup.v1.UserRevocation.tokens_not_before:type_name -> google.protobuf.Timestamp
-	1,  // 20: stepup.v1.AuthService.Login:input_type -> stepup.v1.LoginRequest
-	3,  // 21: stepup.v1.AuthService.ChallengeSecondFactor:input_type -> stepup.v1.ChallengeSecondFactorRequest
-	5,  // 22: stepup.v1.AuthService.VerifySecondFactor:input_type -> stepup.v1.VerifySecondFactorRequest
-	7,  // 23: stepup.v1.AuthService.ValidateToken:input_type -> stepup.v1.ValidateTokenRequest
-	9,  // 24: stepup.v1.AuthService.Logout:input_type -> stepup.v1.LogoutRequest
-	11, // 25: stepup.v1.AuthService.RefreshToken:input_type -> stepup.v1.RefreshTokenRequest
-	13, // 26: stepup.v1.AuthService.GetJwks:input_type -> stepup.v1.GetJwksRequest
-	15, // 27: stepup.v1.AuthService.WatchJwks:input_type -> stepup.v1.WatchJwksRequest
-	19, // 28: stepup.v1.AuthService.WatchRevocations:input_type -> stepup.v1.WatchRevocationsRequest
-	2,  // 29: stepup.v1.AuthService.Login:output_type -> stepup.v1.LoginResponse
-	4,  // 30: stepup.v1.AuthService.ChallengeSecondFactor:output_type -> stepup.v1.ChallengeSecondFactorResponse
-	6,  // 31: stepup.v1.AuthService.VerifySecondFactor:output_type -> stepup.v1.VerifySecondFactorResponse
-	8,  // 32: stepup.v1.AuthService.ValidateToken:output_type -> stepup.v1.ValidateTokenResponse
-	10, // 33: stepup.v1.AuthService.Logout:output_type -> stepup.v1.LogoutResponse
-	12, // 34: stepup.v1.AuthService.RefreshToken:output_type -> stepup.v1.RefreshTokenResponse
-	14, // 35: stepup.v1.AuthService.GetJwks:output_type -> stepup.v1.GetJwksResponse
-	16, // 36: stepup.v1.AuthService.WatchJwks:output_type -> stepup.v1.WatchJwksResponse
-	20, // 37: stepup.v1.AuthService.WatchRevocations:output_type -> stepup.v1.WatchRevocationsResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	28, // 17: stepup.v1.EndedSession.relevant_until:type_name -> google.protobuf.Timestamp
+	28, // 18: stepup.v1.RevokedToken.relevant_until:type_name -> google.protobuf.Timestamp
+	28, // 19: stepup.v1.UserRevocation.tokens_not_before:type_name -> google.protobuf.Timestamp
+	28, // 20: stepup.v1.IssueServiceTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 21: stepup.v1.ExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 22: stepup.v1.AuthService.Login:input_type -> stepup.v1.LoginRequest
+	3,  // 23: stepup.v1.AuthService.ChallengeSecondFactor:input_type -> stepup.v1.ChallengeSecondFactorRequest
+	5,  // 24: stepup.v1.AuthService.VerifySecondFactor:input_type -> stepup.v1.VerifySecondFactorRequest
+	7,  // 25: stepup.v1.AuthService.ValidateToken:input_type -> stepup.v1.ValidateTokenRequest
+	9,  // 26: stepup.v1.AuthService.Logout:input_type -> stepup.v1.LogoutRequest
+	11, // 27: stepup.v1.AuthService.RefreshToken:input_type -> stepup.v1.RefreshTokenRequest
+	13, // 28: stepup.v1.AuthService.GetJwks:input_type -> stepup.v1.GetJwksRequest
+	15, // 29: stepup.v1.AuthService.WatchJwks:input_type -> stepup.v1.WatchJwksRequest
+	19, // 30: stepup.v1.AuthService.WatchRevocations:input_type -> stepup.v1.WatchRevocationsRequest
+	24, // 31: stepup.v1.AuthService.IssueServiceToken:input_type -> stepup.v1.IssueServiceTokenRequest
+	26, // 32: stepup.v1.AuthService.ExchangeToken:input_type -> stepup.v1.ExchangeTokenRequest
+	2,  // 33: stepup.v1.AuthService.Login:output_type -> stepup.v1.LoginResponse
+	4,  // 34: stepup.v1.AuthService.ChallengeSecondFactor:output_type -> stepup.v1.ChallengeSecondFactorResponse
+	6,  // 35: stepup.v1.AuthService.VerifySecondFactor:output_type -> stepup.v1.VerifySecondFactorResponse
+	8,  // 36: stepup.v1.AuthService.ValidateToken:output_type -> stepup.v1.ValidateTokenResponse
+	10, // 37: stepup.v1.AuthService.Logout:output_type -> stepup.v1.LogoutResponse
+	12, // 38: stepup.v1.AuthService.RefreshToken:output_type -> stepup.v1.RefreshTokenResponse
+	14, // 39: stepup.v1.AuthService.GetJwks:output_type -> stepup.v1.GetJwksResponse
+	16, // 40: stepup.v1.AuthService.WatchJwks:output_type -> stepup.v1.WatchJwksResponse
+	20, // 41: stepup.v1.AuthService.WatchRevocations:output_type -> stepup.v1.WatchRevocationsResponse
+	25, // 42: stepup.v1.AuthService.IssueServiceToken:output_type -> stepup.v1.IssueServiceTokenResponse
+	27, // 43: stepup.v1.AuthService.ExchangeToken:output_type -> stepup.v1.ExchangeTokenResponse
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_stepup_v1_auth_proto_init() }
@@ -1545,13 +1871,17 @@ func file_stepup_v1_auth_proto_init() {
 		return
 	}
 	file_stepup_v1_common_proto_init()
+	file_stepup_v1_auth_proto_msgTypes[23].OneofWrappers = []any{
+		(*IssueServiceTokenRequest_ClientSecret)(nil),
+		(*IssueServiceTokenRequest_ClientAssertion)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stepup_v1_auth_proto_rawDesc), len(file_stepup_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,8 @@ const (
 	AuthService_GetJwks_FullMethodName               = "/stepup.v1.AuthService/GetJwks"
 	AuthService_WatchJwks_FullMethodName             = "/stepup.v1.AuthService/WatchJwks"
 	AuthService_WatchRevocations_FullMethodName      = "/stepup.v1.AuthService/WatchRevocations"
+	AuthService_IssueServiceToken_FullMethodName     = "/stepup.v1.AuthService/IssueServiceToken"
+	AuthService_ExchangeToken_FullMethodName         = "/stepup.v1.AuthService/ExchangeToken"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -61,6 +63,16 @@ type AuthServiceClient interface {
 	// revocation as it happens, so local verifiers can reject revoked tokens before they
 	// expire. No token needed: it reveals ids, never tokens.
 	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error)
+	// IssueServiceToken gives a registered service a token of its own (sub = client_id
+	// = the service name, no sid, acr, amr or auth_time). No bearer token: the request
+	// carries the service's credential, a secret or a signed RFC 7523 assertion.
+	IssueServiceToken(ctx context.Context, in *IssueServiceTokenRequest, opts ...grpc.CallOption) (*IssueServiceTokenResponse, error)
+	// ExchangeToken trades a user token presented to the calling service for a token
+	// for another service (RFC 8693 token exchange): same user, session and
+	// authentication, a lifetime no longer than what is left of the subject token, and
+	// an act claim naming the caller. The bearer token must be the caller's service
+	// token.
+	ExchangeToken(ctx context.Context, in *ExchangeTokenRequest, opts ...grpc.CallOption) (*ExchangeTokenResponse, error)
 }
 
 type authServiceClient struct {
@@ -179,6 +191,26 @@ func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevoc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuthService_WatchRevocationsClient = grpc.ServerStreamingClient[WatchRevocationsResponse]
 
+func (c *authServiceClient) IssueServiceToken(ctx context.Context, in *IssueServiceTokenRequest, opts ...grpc.CallOption) (*IssueServiceTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueServiceTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_IssueServiceToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ExchangeToken(ctx context.Context, in *ExchangeTokenRequest, opts ...grpc.CallOption) (*ExchangeTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExchangeTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_ExchangeToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -210,6 +242,16 @@ type AuthServiceServer interface {
 	// revocation as it happens, so local verifiers can reject revoked tokens before they
 	// expire. No token needed: it reveals ids, never tokens.
 	WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error
+	// IssueServiceToken gives a registered service a token of its own (sub = client_id
+	// = the service name, no sid, acr, amr or auth_time). No bearer token: the request
+	// carries the service's credential, a secret or a signed RFC 7523 assertion.
+	IssueServiceToken(context.Context, *IssueServiceTokenRequest) (*IssueServiceTokenResponse, error)
+	// ExchangeToken trades a user token presented to the calling service for a token
+	// for another service (RFC 8693 token exchange): same user, session and
+	// authentication, a lifetime no longer than what is left of the subject token, and
+	// an act claim naming the caller. The bearer token must be the caller's service
+	// token.
+	ExchangeToken(context.Context, *ExchangeTokenRequest) (*ExchangeTokenResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -246,6 +288,12 @@ func (UnimplementedAuthServiceServer) WatchJwks(*WatchJwksRequest, grpc.ServerSt
 }
 func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchRevocations not implemented")
+}
+func (UnimplementedAuthServiceServer) IssueServiceToken(context.Context, *IssueServiceTokenRequest) (*IssueServiceTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueServiceToken not implemented")
+}
+func (UnimplementedAuthServiceServer) ExchangeToken(context.Context, *ExchangeTokenRequest) (*ExchangeTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExchangeToken not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -416,6 +464,42 @@ func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuthService_WatchRevocationsServer = grpc.ServerStreamingServer[WatchRevocationsResponse]
 
+func _AuthService_IssueServiceToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueServiceTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).IssueServiceToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_IssueServiceToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).IssueServiceToken(ctx, req.(*IssueServiceTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ExchangeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExchangeTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ExchangeToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ExchangeToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ExchangeToken(ctx, req.(*ExchangeTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -450,6 +534,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetJwks",
 			Handler:    _AuthService_GetJwks_Handler,
+		},
+		{
+			MethodName: "IssueServiceToken",
+			Handler:    _AuthService_IssueServiceToken_Handler,
+		},
+		{
+			MethodName: "ExchangeToken",
+			Handler:    _AuthService_ExchangeToken_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
