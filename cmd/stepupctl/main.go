@@ -8,6 +8,8 @@
 //	stepupctl token revoke JTI       make one access token stop validating
 //	stepupctl keys list              list signing keys and their states
 //	stepupctl keys rotate            start a signing key rotation
+//	stepupctl service add NAME       register a service; prints its secret once
+//	stepupctl service list|remove|rotate-secret
 //	stepupctl totp code              print the current TOTP code for a base32 secret read
 //	                                 from stdin, as an authenticator app would (for testing)
 //
@@ -74,6 +76,8 @@ Usage:
   stepupctl [--data-dir DIR | --socket PATH] user show|disable|enable|revoke-tokens [--id] NAME
   stepupctl [--data-dir DIR | --socket PATH] token revoke JTI
   stepupctl [--data-dir DIR | --socket PATH] keys list|rotate
+  stepupctl [--data-dir DIR | --socket PATH] service add NAME [--jwks FILE] [--no-secret]
+  stepupctl [--data-dir DIR | --socket PATH] service list|remove|rotate-secret [NAME]
   stepupctl totp code < secret.txt
 
 user add reads the password from stdin when stdin is not a terminal, and prompts
@@ -101,7 +105,7 @@ func run(args []string, e env) error {
 	rest := fs.Args()
 	if len(rest) < 2 {
 		fs.Usage()
-		return errors.New("expected a command: user, token, keys or totp")
+		return errors.New("expected a command: user, token, keys, service or totp")
 	}
 	if rest[0] == "totp" {
 		return totpCommand(rest[1], e)
