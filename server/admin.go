@@ -79,6 +79,7 @@ func (s *Server) EnableUser(ctx context.Context, req *stepupv1.EnableUserRequest
 		u.Disabled = false
 		u.SecondFactorFailures = 0
 		u.SecondFactorLockedUntil = time.Time{}
+		u.SecondFactorWindowStart, u.SecondFactorWindowFailures = time.Time{}, 0
 		return nil
 	})
 	if err != nil {

@@ -231,6 +231,7 @@ func (v *verification) fail(tx *store.Tx, ch *store.Challenge) error {
 	if wait > 0 {
 		v.user.SecondFactorLockedUntil = v.now.Add(wait)
 	}
+	v.s.cfg.SecondFactor.countInWindow(v.user, v.now)
 	v.outcome = errBadCode
 	if err := tx.PutChallenge(ch); err != nil {
 		return err

@@ -38,6 +38,10 @@ type User struct {
 	SecondFactorFailures int `json:"second_factor_failures,omitempty"`
 	// SecondFactorLockedUntil refuses second-factor attempts until this instant.
 	SecondFactorLockedUntil time.Time `json:"second_factor_locked_until,omitzero"`
+	// SecondFactorWindowStart and SecondFactorWindowFailures count failures in the
+	// current fixed window; unlike SecondFactorFailures, a success does not reset them.
+	SecondFactorWindowStart    time.Time `json:"second_factor_window_start,omitzero"`
+	SecondFactorWindowFailures int       `json:"second_factor_window_failures,omitempty"`
 }
 
 // TOTP is an authenticator-app secret.
