@@ -60,6 +60,9 @@ func (s *Server) authFunc(ctx context.Context) (context.Context, error) {
 		return nil, errBadToken
 	}
 	res := s.check(raw)
+	if res.err != nil { // stepup could not decide: say so rather than blame the token
+		return nil, s.toStatus(ctx, "authenticate", res.err)
+	}
 	if res.reason != stepupv1.ValidationReason_VALIDATION_REASON_OK {
 		s.log.WarnContext(ctx, "rejected access token", logReason, res.reason.String(),
 			logTokenID, res.tokenID())
