@@ -33,7 +33,7 @@ var testPolicy = Policy{
 // fastTuning makes reconnects quick so tests need not wait.
 var fastTuning = tuning{
 	backoffBase: 2 * time.Millisecond, backoffMax: 20 * time.Millisecond,
-	rpcTimeout: 2 * time.Second, pruneEvery: 5 * time.Millisecond,
+	rpcTimeout: 2 * time.Second, pruneEvery: 5 * time.Millisecond, streamCheckEvery: 5 * time.Millisecond,
 }
 
 // harness is a fake stepup, a Verifier following it, and the demo service behind the

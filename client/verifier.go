@@ -84,6 +84,7 @@ type tuning struct {
 	backoffBase, backoffMax time.Duration
 	rpcTimeout              time.Duration // GetJwks, and ValidateToken in Remote mode
 	pruneEvery              time.Duration
+	streamCheckEvery        time.Duration // how often an open stream's token is re-checked
 }
 
 func (t *tuning) fill() {
@@ -91,6 +92,7 @@ func (t *tuning) fill() {
 	setDefault(&t.backoffMax, 30*time.Second)
 	setDefault(&t.rpcTimeout, 5*time.Second)
 	setDefault(&t.pruneEvery, time.Minute)
+	setDefault(&t.streamCheckEvery, time.Second)
 }
 
 func setDefault[T comparable](v *T, def T) {
