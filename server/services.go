@@ -40,7 +40,10 @@ var (
 	// errWrongTokenKind answers a user token on a service method or the reverse.
 	errWrongTokenKind  = status.Error(codes.PermissionDenied, "this method does not accept this kind of token")
 	errServiceNotFound = status.Error(codes.NotFound, "service not found")
-	errServiceExists   = status.Error(codes.AlreadyExists, "service already registered")
+	// errServiceJustRemoved answers AddService for a name removed within the second.
+	errServiceJustRemoved = status.Error(codes.FailedPrecondition,
+		"a service of this name was removed less than a second ago; try again")
+	errServiceExists = status.Error(codes.AlreadyExists, "service already registered")
 )
 
 // logService is the log key of a service name.
@@ -286,7 +289,15 @@ func (s *Server) AddService(ctx context.Context, req *stepupv1.AddServiceRequest
 		}
 		svc.SecretRotatedAt = now
 	}
-	err := s.store.Update(func(tx *store.Tx) error { return tx.CreateService(svc) })
+	err := s.store.Update(func(tx *store.Tx) error {
+		// Tokens are told apart from a removed registration's by iat, in whole seconds:
+		// a name removed this very second cannot be registered again until the next.
+		if old, err := tx.Service(svc.Name); err == nil && !old.Active() &&
+			now.Before(old.RemovedAt.Truncate(time.Second).Add(time.Second)) {
+			return errServiceJustRemoved
+		}
+		return tx.CreateService(svc)
+	})
 	if errors.Is(err, store.ErrExists) {
 		return nil, errServiceExists
 	}
@@ -336,8 +347,11 @@ func (s *Server) RemoveService(ctx context.Context, req *stepupv1.RemoveServiceR
 	batch := s.newBatch()
 	err := s.store.Update(func(tx *store.Tx) error {
 		svc, err := tx.Service(req.GetName())
-		if err != nil || !svc.Active() {
+		if err != nil {
 			return notFoundAs(err, errServiceNotFound)
+		}
+		if !svc.Active() {
+			return errServiceNotFound
 		}
 		svc.RemovedAt, svc.SecretHash, svc.JWKS = s.cfg.Now(), nil, ""
 		batch.service(svc)
@@ -364,8 +378,11 @@ func (s *Server) RotateServiceSecret(ctx context.Context, req *stepupv1.RotateSe
 	}
 	err = s.store.Update(func(tx *store.Tx) error {
 		svc, err := tx.Service(req.GetName())
-		if err != nil || !svc.Active() {
+		if err != nil {
 			return notFoundAs(err, errServiceNotFound)
+		}
+		if !svc.Active() {
+			return errServiceNotFound
 		}
 		svc.SecretHash, svc.SecretRotatedAt = hash, s.cfg.Now()
 		return tx.PutService(svc)
