@@ -172,7 +172,6 @@ func TestStaleRevocationsFailClosed(t *testing.T) {
 // knew to be revoked.
 func TestStaleRevocationsFailOpen(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *Config) { c.FailOpen = true }))
-	tok := h.fake.Token("u_ann", token.ACR1)
 	revoked := h.fake.NewClaims("u_bob", token.ACR1)
 	h.fake.Push(fakestepup.EndedSession(revoked.SessionID, fakestepup.T0.Add(time.Hour)))
 	waitFor(t, "the push", func() bool { s, _, _ := h.v.rev.size(); return s == 1 })
@@ -180,7 +179,7 @@ func TestStaleRevocationsFailOpen(t *testing.T) {
 	waitFor(t, "the stream to break", func() bool { return !h.v.rev.isLive() })
 
 	h.clock.Advance(time.Hour)
-	tok = h.fake.Token("u_ann", token.ACR1)
+	tok := h.fake.Token("u_ann", token.ACR1)
 	if _, err := h.call(fakestepup.DemoRead, tok); err != nil {
 		t.Fatalf("fail open: %v", err)
 	}

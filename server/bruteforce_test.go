@@ -120,7 +120,7 @@ func codeAt(h *harness, secret string, t time.Time) string {
 // factor stays locked, the right code included, until an operator runs EnableUser.
 func TestBruteForceBoundAcrossSessions(t *testing.T) {
 	h := newHarness(t)
-	tok, secret := enrolledUser(h)
+	_, secret := enrolledUser(h)
 	lc := h.srv.cfg.SecondFactor
 	if lc != (LockoutConfig{Free: 5, Base: time.Minute, Max: time.Hour, Limit: 30, WindowLimit: 20, Window: 24 * time.Hour}) ||
 		h.srv.cfg.ChallengeMaxAttempts != 5 {
@@ -160,7 +160,7 @@ func TestBruteForceBoundAcrossSessions(t *testing.T) {
 		a.guesses[len(a.guesses)-1].Sub(a.guesses[0]), refusedLocked)
 
 	// Locked for good: even the right code is not evaluated.
-	tok = h.login("alice").GetAccessToken()
+	tok := h.login("alice").GetAccessToken()
 	_, err := h.auth.ChallengeSecondFactor(h.bearer(tok), &stepupv1.ChallengeSecondFactorRequest{Factor: totpFactor})
 	wantCode(t, err, codes.ResourceExhausted)
 }

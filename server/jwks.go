@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	stepupv1 "github.com/stepup/stepup/gen/stepup/v1"
@@ -50,7 +49,7 @@ func jwkSetProto(snap *keySnapshot) (*stepupv1.JwkSet, error) {
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(snap.json, &doc); err != nil {
-		return nil, fmt.Errorf("%w: key set: %w", errKeySet, err)
+		return nil, fmt.Errorf("key set: %w", err)
 	}
 	set := &stepupv1.JwkSet{Json: string(snap.json)}
 	for _, k := range doc.Keys {
@@ -85,5 +84,3 @@ func (s *Server) JWKSHandler() http.Handler {
 	})
 	return mux
 }
-
-var errKeySet = status.Error(codes.Internal, "key set unavailable")
