@@ -77,7 +77,6 @@ const (
 	logReason  = "reason"
 	logTokenID = "jti"
 	logUserID  = "user_id"
-	logKeyID   = "kid"
 	logKeys    = "keys"
 	logSource  = "source"
 	logBackoff = "retry_in"

@@ -97,9 +97,9 @@ func claimsOf(p *stepupv1.Claims) *token.Claims {
 		ACR:       p.GetAcr(),
 		Audience:  p.GetAudience(),
 		AMR:       p.GetAmr(),
-		IssuedAt:  p.GetIssuedAt().AsTime(),
-		NotBefore: p.GetIssuedAt().AsTime(),
-		Expiry:    p.GetExpiresAt().AsTime(),
-		AuthTime:  p.GetAuthTime().AsTime(),
+		IssuedAt:  relevantUntil(p.GetIssuedAt()),
+		NotBefore: relevantUntil(p.GetIssuedAt()),
+		Expiry:    relevantUntil(p.GetExpiresAt()),
+		AuthTime:  relevantUntil(p.GetAuthTime()), // zero, not 1970, when absent
 	}
 }

@@ -42,13 +42,23 @@ func (v *Verifier) watchStreamToken(ctx context.Context, cancel context.CancelCa
 			return
 		case <-t.C:
 			now := v.cfg.Now()
-			if now.After(c.Expiry.Add(v.cfg.Leeway)) || v.checkRevocation(c, now) != nil {
+			if now.After(c.Expiry.Add(v.cfg.Leeway)) || v.streamRevoked(c, now) {
 				v.cfg.Logger.Debug("ending stream: token expired or revoked", logTokenID, c.ID)
 				cancel(errStreamTokenEnded)
 				return
 			}
 		}
 	}
+}
+
+// streamRevoked applies the revocations a unary call would meet. Only Local mode keeps a
+// revocation list; a Remote verifier checked with stepup when the stream opened and
+// re-checks expiry only.
+func (v *Verifier) streamRevoked(c *token.Claims, now time.Time) bool {
+	if v.cfg.Mode != Local {
+		return false
+	}
+	return v.checkRevocation(c, now) != nil || v.rev.actorRevoked(c)
 }
 
 // guardedStream is a ServerStream with the guarded context.

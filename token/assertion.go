@@ -2,6 +2,7 @@ package token
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,7 +122,7 @@ func (w *wireAssertion) validate(cfg AssertionConfig) error {
 	if w.ID == "" || len(w.ID) > 256 || !w.Expiry.set || !nonEmpty(w.Audience) {
 		return errAssertion
 	}
-	if !containsString(w.Audience, cfg.Audience) || strings.TrimSpace(cfg.Audience) == "" {
+	if !slices.Contains(w.Audience, cfg.Audience) || strings.TrimSpace(cfg.Audience) == "" {
 		return errAudience
 	}
 	exp := w.Expiry.time()

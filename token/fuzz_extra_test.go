@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,7 +199,7 @@ func referenceClaims(fx *fixture, p map[string]any, c *Claims) string {
 	if s, ok := p["aud"].(string); ok {
 		aud = []string{s}
 	}
-	if !containsString(aud, testAudience) || len(aud) != len(c.Audience) {
+	if !slices.Contains(aud, testAudience) || len(aud) != len(c.Audience) {
 		return "aud does not hold the audience"
 	}
 	if len(stringList(p["amr"])) == 0 || len(stringList(p["amr"])) != len(c.AMR) {

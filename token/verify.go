@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,6 @@ const (
 	// sigSegLen the length of its unpadded base64url encoding.
 	sigLen    = 64
 	sigSegLen = 86
-	// maxHeaderLen bounds the decoded protected header; ours is about 70 bytes.
 )
 
 // VerifierConfig configures a Verifier.
@@ -253,7 +253,7 @@ func (v *Verifier) validate(w *wireClaims) error {
 	if w.Issuer != v.issuer {
 		return errIssuer
 	}
-	if !containsString(w.Audience, v.audience) {
+	if !slices.Contains(w.Audience, v.audience) {
 		return errAudience
 	}
 	now := v.now()
@@ -271,13 +271,4 @@ func (v *Verifier) validate(w *wireClaims) error {
 		return errAuthTime
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
