@@ -109,7 +109,8 @@ func (s *Server) checkWith(v *token.Verifier, raw string) checkResult {
 			res.reason, err = serviceLiveness(tx, claims)
 			return err
 		}
-		user, err := tx.User(claims.Subject)
+		// Account state only: the TOTP seed is not decrypted on every request.
+		user, err := tx.UserState(claims.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			res.reason = stepupv1.ValidationReason_VALIDATION_REASON_UNKNOWN_USER
 			return nil

@@ -37,7 +37,7 @@ func (s *Server) ExchangeToken(ctx context.Context, req *stepupv1.ExchangeTokenR
 	}
 	subject, err := s.exchangeable(actor, req.GetSubjectToken())
 	if err != nil {
-		return nil, err
+		return nil, s.toStatus(ctx, "exchange", err)
 	}
 	raw, exp, err := s.issueExchanged(subject, actor, aud)
 	if err != nil {

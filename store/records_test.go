@@ -411,3 +411,21 @@ func TestRevokedTokens(t *testing.T) {
 		return nil
 	})
 }
+
+// TestUserStateLeavesSecretsSealed: UserState reads account state without the seeds.
+func TestUserStateLeavesSecretsSealed(t *testing.T) {
+	s := openTest(t)
+	u := newUser("u_state", "state")
+	u.TOTP = &TOTP{Secret: []byte("0123456789abcdefghij"), CreatedAt: time.Unix(1, 0)}
+	update(t, s, func(tx *Tx) error { return tx.CreateUser(u) })
+	view(t, s, func(tx *Tx) error {
+		got, err := tx.UserState("u_state")
+		if err != nil || got.TOTP == nil || got.TOTP.Secret != nil || got.Username != "state" {
+			t.Errorf("UserState = %+v, %v; want the record with the seed still sealed", got, err)
+		}
+		if _, err := tx.UserState("nobody"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("UserState(unknown) = %v", err)
+		}
+		return nil
+	})
+}

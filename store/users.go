@@ -46,15 +46,27 @@ func (tx *Tx) CreateUser(u *User) error {
 
 // User loads a user by id, or ErrNotFound.
 func (tx *Tx) User(id string) (*User, error) {
+	u, err := tx.UserState(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.openUser(u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// UserState loads a user by id without opening its sealed secrets: TOTP and PendingTOTP
+// carry only ciphertext (Secret is nil). It is for checks that need account state, such
+// as validating a token on every request, which then neither pay for decryption nor hold
+// a seed in memory. ErrNotFound if absent.
+func (tx *Tx) UserState(id string) (*User, error) {
 	users, err := tx.bucket(bucketUsers)
 	if err != nil {
 		return nil, err
 	}
 	u := new(User)
 	if err := getJSON(users, []byte(id), "user "+id, u); err != nil {
-		return nil, err
-	}
-	if err := tx.openUser(u); err != nil {
 		return nil, err
 	}
 	return u, nil

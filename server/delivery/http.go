@@ -100,7 +100,7 @@ func post(ctx context.Context, client *http.Client, policy RetryPolicy, what str
 func postOnce(ctx context.Context, client *http.Client, build requestFunc) (int, []byte, error) {
 	req, err := build(ctx)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, redactURL(err) // a URL parse error quotes the URL and its query
 	}
 	resp, err := client.Do(req)
 	if err != nil {
